@@ -1,0 +1,1 @@
+"""videolikes: the likes service of a video site."""

@@ -1,0 +1,122 @@
+"""create_app(): the lifespan that builds shared clients, the routers and the error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import sqlalchemy.exc
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from videolikes.captcha import RecaptchaVerifier
+from videolikes.config import Settings
+from videolikes.db import Database, create_engine
+from videolikes.errors import AppError, ServiceUnavailable
+from videolikes.identity import ClientIdentity
+from videolikes.likes import LikeService
+from videolikes.responses import error_response
+from videolikes.routes import health, likes, me, videos
+from videolikes.state import AppState
+
+_log = logging.getLogger(__name__)
+
+# Errors that mean "the database is not there" rather than "this request is wrong".
+DATABASE_UNAVAILABLE = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.warn_about_development_defaults()
+        database = Database(create_engine(settings))
+        secret = settings.recaptcha_secret_key
+        async with httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client:
+            app.state.services = AppState(
+                settings=settings,
+                database=database,
+                http_client=http_client,
+                identity=ClientIdentity(
+                    secret=settings.ip_hash_secret.get_secret_value().encode(),
+                    trusted_proxies=settings.trusted_proxies,
+                    ipv6_prefix_length=settings.ipv6_prefix_length,
+                ),
+                captcha=RecaptchaVerifier(
+                    client=http_client,
+                    secret=secret.get_secret_value() if secret else None,
+                    verify_url=settings.recaptcha_verify_url,
+                    threshold=settings.recaptcha_threshold,
+                    timeout=settings.recaptcha_timeout,
+                    expected_action=settings.recaptcha_expected_action,
+                    hostnames=settings.recaptcha_hostnames,
+                ),
+                likes=LikeService(database),
+            )
+            try:
+                yield
+            finally:
+                await database.dispose()
+
+    app = FastAPI(
+        title="videolikes",
+        summary="Anonymous likes for a video site, told apart by IP address.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    for router in (videos.router, likes.router, me.router, health.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def app_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AppError)
+        return error_response(exc.status_code, exc.message)
+
+    async def invalid_input(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(400, _describe_validation_error(exc))
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        messages = {404: "Not found", 405: "Method not allowed"}
+        message = messages.get(exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, message)
+
+    async def database_unavailable(_: Request, exc: Exception) -> Response:
+        _log.error("database unavailable: %s", type(exc).__name__)
+        return error_response(ServiceUnavailable.status_code, ServiceUnavailable.message)
+
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        _log.exception("unexpected error", exc_info=exc)
+        return error_response(500, "Internal server error")
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(RequestValidationError, invalid_input)
+    app.add_exception_handler(HTTPException, http_error)
+    for error_type in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error_type, database_unavailable)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _describe_validation_error(exc: RequestValidationError) -> str:
+    first = exc.errors()[0]
+    location = first.get("loc", ())
+    name = str(location[-1]) if location else "input"
+    if name == "videoId":
+        return "Invalid video id: use 1-50 characters of A-Z, a-z, 0-9, _ and -"
+    return f"Invalid {name}: {first.get('msg', 'malformed value')}"

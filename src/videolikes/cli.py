@@ -1,0 +1,114 @@
+"""The `videolikes` command: serve, db upgrade, seed, import."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from alembic import command
+from alembic.config import Config
+
+from videolikes.config import Settings
+from videolikes.db import Database, create_engine
+from videolikes.demo import demo_videos
+from videolikes.importer import ImportFileError, import_videos
+from videolikes.repository import insert_missing_videos
+
+app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "videolikes:migrations")
+    config.attributes["url"] = database_url
+    return config
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [env HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env PORT]")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [env WORKERS]")] = None,
+) -> None:
+    """Serve the HTTP API."""
+    settings = Settings()
+    uvicorn.run(
+        "videolikes.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        loop="uvloop",
+        http="httptools",
+        # Forwarding headers are read by videolikes itself, only from trusted proxies.
+        proxy_headers=False,
+        server_header=False,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration not yet applied (SQLite and PostgreSQL)."""
+    command.upgrade(alembic_config(Settings().database_url), "head")
+    typer.echo("database is at the latest revision")
+
+
+@app.command()
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="Add the demo catalogue")] = False,
+) -> None:
+    """Add demo videos that are missing; existing rows and counters are left alone."""
+    if not demo:
+        raise typer.BadParameter("say what to seed: --demo")
+    rows = demo_videos()
+
+    async def run() -> None:
+        database = Database(create_engine(Settings()))
+        try:
+            async with database.transaction() as conn:
+                await insert_missing_videos(conn, rows)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+    typer.echo(f"demo catalogue present ({len(rows)} videos)")
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Upsert videos from a JSON array or CSV file (by id); all rows land or none."""
+
+    async def run() -> None:
+        database = Database(create_engine(Settings()))
+        try:
+            report = await import_videos(database, file)
+        finally:
+            await database.dispose()
+        for error in report.errors:
+            typer.echo(f"rejected {error}", err=True)
+        if report.likes_ignored:
+            typer.echo("note: the likes field is ignored; counters come from the like rows")
+        typer.echo(f"added {report.added}, updated {report.updated}, rejected {report.rejected}")
+        if not report.ok:
+            typer.echo("nothing was written: fix the rejected rows and run again", err=True)
+            raise typer.Exit(1)
+
+    try:
+        asyncio.run(run())
+    except ImportFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def main() -> None:
+    app()

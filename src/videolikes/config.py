@@ -1,0 +1,97 @@
+"""Settings read once from the environment (see the README's configuration table)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEVELOPMENT_IP_HASH_SECRET = "videolikes-development-secret-change-me"  # noqa: S105
+
+_log = logging.getLogger(__name__)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./videolikes.db"
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    redis_url: str | None = None
+
+    recaptcha_secret_key: SecretStr | None = None
+    recaptcha_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    recaptcha_timeout: float = Field(default=3.0, gt=0, le=30)
+    recaptcha_verify_url: str = "https://www.google.com/recaptcha/api/siteverify"
+    recaptcha_expected_action: str | None = None
+    recaptcha_hostnames: Annotated[list[str], NoDecode] = []
+    recaptcha_site_key: str | None = None
+
+    ip_hash_secret: SecretStr = SecretStr(DEVELOPMENT_IP_HASH_SECRET)
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+    ipv6_prefix_length: int = Field(default=64, ge=1, le=128)
+
+    rate_limit_enabled: bool = True
+    rate_limit_general: str = "120/minute"
+    rate_limit_writes: str = "30/minute"
+    rate_limit_fail_open: bool = True
+    redis_timeout: float = Field(default=0.2, gt=0, le=10)
+
+    cors_origins: Annotated[list[str], NoDecode] = ["*"]
+    dislikes_enabled: bool = False
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("recaptcha_hostnames", "cors_origins", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        items = _split_csv(value)
+        return [ipaddress.ip_network(item, strict=False) for item in items]
+
+    @field_validator("recaptcha_secret_key", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.environment == "production":
+            if self.ip_hash_secret.get_secret_value() == DEVELOPMENT_IP_HASH_SECRET:
+                raise ValueError("IP_HASH_SECRET must be set when ENVIRONMENT=production")
+            if self.recaptcha_secret_key is None:
+                raise ValueError("RECAPTCHA_SECRET_KEY must be set when ENVIRONMENT=production")
+        return self
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def warn_about_development_defaults(self) -> None:
+        if self.ip_hash_secret.get_secret_value() == DEVELOPMENT_IP_HASH_SECRET:
+            _log.warning(
+                "IP_HASH_SECRET is not set: using the development default. "
+                "Client identities are guessable; set it before serving real traffic."
+            )
+        if self.recaptcha_secret_key is None:
+            _log.warning("RECAPTCHA_SECRET_KEY is not set: reCAPTCHA checks are skipped.")

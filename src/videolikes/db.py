@@ -1,0 +1,92 @@
+"""Engines and units of work: the one place that commits or rolls back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from videolikes.config import Settings
+
+POSTGRES_CONNECT_TIMEOUT = 5.0
+POSTGRES_STATEMENT_TIMEOUT = 15.0
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    if settings.is_sqlite:
+        return _create_sqlite_engine(settings.database_url)
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=0,
+        pool_timeout=POSTGRES_CONNECT_TIMEOUT,
+        pool_pre_ping=False,
+        connect_args={
+            "timeout": POSTGRES_CONNECT_TIMEOUT,
+            "command_timeout": POSTGRES_STATEMENT_TIMEOUT,
+            "server_settings": {"application_name": "videolikes"},
+        },
+    )
+
+
+def _create_sqlite_engine(url: str) -> AsyncEngine:
+    # One connection per process: SQLite serialises writers anyway, and queueing them here
+    # instead of in the file lock means no SQLITE_BUSY inside one process.
+    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin_immediate(connection: Connection) -> None:
+        # Take the write lock up front so that several worker processes queue on
+        # busy_timeout instead of failing when a read lock cannot be upgraded.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncConnection]:
+        """Where each repository call is atomic.
+
+        On PostgreSQL every hot-path operation is a single statement, so the connection runs in
+        autocommit and each request costs no BEGIN/COMMIT round trips. On SQLite the block is one
+        serialised transaction, committed when it succeeds and rolled back when it raises.
+        """
+        if self.is_sqlite:
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        async with self._autocommit.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A multi-statement transaction on either database; commits on success."""
+        async with self.engine.begin() as connection:
+            yield connection
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,233 @@
+"""All SQL: videos, users and the like rows with their counter.
+
+Like writes differ by database. On PostgreSQL each write is one data-modifying statement, so
+it is atomic by itself and costs one round trip; its row locks are always taken in the same
+order (like row, then video row), so concurrent writes queue instead of deadlocking. On SQLite
+the unit of work is one serialised transaction, so plain statements in sequence are atomic.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Row, Table, delete, exists, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import Insert as pg_insert_type
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as sqlite_insert_type
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from videolikes.models import User, Video, VideoLike
+
+_USERNAME_ALPHABET = string.ascii_lowercase + string.digits
+# A no-op write on PostgreSQL means another request for the same client committed between
+# this statement's snapshot and its row locks; running it again sees that commit.
+_MAX_ATTEMPTS = 5
+
+videos: Table = Video.__table__  # type: ignore[assignment]
+users: Table = User.__table__  # type: ignore[assignment]
+video_likes: Table = VideoLike.__table__  # type: ignore[assignment]
+
+VIDEO_COLUMNS = (
+    videos.c.id,
+    videos.c.title,
+    videos.c.filename,
+    videos.c.length,
+    videos.c.has_thumbnail,
+    videos.c.views,
+    videos.c.likes,
+    videos.c.is_shorts,
+    videos.c.playlist,
+)
+
+
+def new_username() -> str:
+    return "@user-" + "".join(secrets.choice(_USERNAME_ALPHABET) for _ in range(6))
+
+
+@dataclass(frozen=True, slots=True)
+class LikeChange:
+    """What one like write did; `video_found` False means nothing was touched."""
+
+    video_found: bool
+    liked: bool
+    changed: bool
+
+
+async def list_videos(conn: AsyncConnection) -> Sequence[Row[Any]]:
+    query = select(*VIDEO_COLUMNS).order_by(videos.c.views.desc(), videos.c.id)
+    return (await conn.execute(query)).all()
+
+
+_LIKE_STATUS = text(
+    """
+    SELECT EXISTS (SELECT 1 FROM videos WHERE id = :video_id) AS video_found,
+           EXISTS (SELECT 1 FROM video_likes AS l JOIN users AS u ON u.id = l.user_id
+                   WHERE u.ip_hash = :ip_hash AND l.video_id = :video_id AND l.is_like) AS liked
+    """
+)
+
+
+async def like_status(conn: AsyncConnection, *, video_id: str, ip_hash: str) -> bool | None:
+    """True if liked, False if not, None if the video does not exist."""
+    row = (await conn.execute(_LIKE_STATUS, {"video_id": video_id, "ip_hash": ip_hash})).one()
+    return bool(row.liked) if row.video_found else None
+
+
+async def get_or_create_user(conn: AsyncConnection, *, ip_hash: str) -> Row[Any]:
+    """The (id, username) of this client, created on first call; race-free on both databases.
+
+    The insert ignores a conflict with a concurrent creator and the select that follows runs
+    on a fresh snapshot, so it sees whichever row won.
+    """
+    query = select(users.c.id, users.c.username).where(users.c.ip_hash == ip_hash)
+    row = (await conn.execute(query)).first()
+    if row is not None:
+        return row
+    await conn.execute(
+        _upsert_insert(conn, users)
+        .values(id=uuid.uuid4(), ip_hash=ip_hash, username=new_username())
+        .on_conflict_do_nothing(index_elements=["ip_hash"])
+    )
+    return (await conn.execute(query)).one()
+
+
+class LikeWriter(Protocol):
+    async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange: ...
+
+
+_PG_TOGGLE = text(
+    """
+    WITH video AS (
+        SELECT id FROM videos WHERE id = :video_id
+    ), found_user AS (
+        SELECT id FROM users WHERE ip_hash = :ip_hash
+    ), new_user AS (
+        INSERT INTO users (id, ip_hash, username)
+        SELECT CAST(:user_id AS uuid), :ip_hash, :username
+        WHERE EXISTS (SELECT 1 FROM video) AND NOT EXISTS (SELECT 1 FROM found_user)
+        ON CONFLICT (ip_hash) DO NOTHING
+        RETURNING id
+    ), client AS (
+        SELECT id FROM found_user UNION ALL SELECT id FROM new_user
+    ), removed AS (
+        DELETE FROM video_likes
+        WHERE video_id = :video_id AND user_id = (SELECT id FROM client) AND is_like
+        RETURNING 1
+    ), added AS (
+        INSERT INTO video_likes (id, video_id, user_id, is_like)
+        SELECT CAST(:like_id AS uuid), :video_id, client.id, true FROM client
+        WHERE NOT EXISTS (SELECT 1 FROM removed)
+        ON CONFLICT ON CONSTRAINT video_user_unique DO NOTHING
+        RETURNING 1
+    ), counted AS (
+        UPDATE videos
+        SET likes = GREATEST(
+            likes + (SELECT count(*) FROM added) - (SELECT count(*) FROM removed), 0
+        )
+        WHERE id = :video_id AND EXISTS (SELECT 1 FROM added UNION ALL SELECT 1 FROM removed)
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM video) AS video_found,
+           EXISTS (SELECT 1 FROM added) AS added,
+           EXISTS (SELECT 1 FROM removed) AS removed
+    """
+)
+
+
+class PostgresLikeWriter:
+    async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+        for _ in range(_MAX_ATTEMPTS):
+            params = {
+                "video_id": video_id,
+                "ip_hash": ip_hash,
+                "user_id": uuid.uuid4(),
+                "username": new_username(),
+                "like_id": uuid.uuid4(),
+            }
+            row = (await conn.execute(_PG_TOGGLE, params)).one()
+            if not row.video_found:
+                return LikeChange(video_found=False, liked=False, changed=False)
+            if row.added or row.removed:
+                return LikeChange(video_found=True, liked=bool(row.added), changed=True)
+        liked = await like_status(conn, video_id=video_id, ip_hash=ip_hash)
+        return LikeChange(video_found=liked is not None, liked=bool(liked), changed=False)
+
+
+class SqliteLikeWriter:
+    async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+        found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
+        if not found:
+            return LikeChange(video_found=False, liked=False, changed=False)
+        user = await get_or_create_user(conn, ip_hash=ip_hash)
+        removed = await conn.execute(
+            delete(video_likes).where(
+                video_likes.c.video_id == video_id,
+                video_likes.c.user_id == user.id,
+                video_likes.c.is_like,
+            )
+        )
+        if removed.rowcount:
+            await _add_to_counter(conn, video_id=video_id, delta=-1)
+            return LikeChange(video_found=True, liked=False, changed=True)
+        await conn.execute(
+            insert(video_likes).values(
+                id=uuid.uuid4(), video_id=video_id, user_id=user.id, is_like=True
+            )
+        )
+        await _add_to_counter(conn, video_id=video_id, delta=1)
+        return LikeChange(video_found=True, liked=True, changed=True)
+
+
+async def _add_to_counter(conn: AsyncConnection, *, video_id: str, delta: int) -> None:
+    await conn.execute(
+        update(videos)
+        .where(videos.c.id == video_id)
+        .values(likes=func.max(videos.c.likes + delta, 0))
+    )
+
+
+def like_writer_for(dialect_name: str) -> LikeWriter:
+    return SqliteLikeWriter() if dialect_name == "sqlite" else PostgresLikeWriter()
+
+
+VIDEO_WRITABLE_COLUMNS = (
+    "title",
+    "filename",
+    "length",
+    "has_thumbnail",
+    "views",
+    "is_shorts",
+    "playlist",
+)
+
+
+async def existing_video_ids(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
+    rows = await conn.execute(select(videos.c.id).where(videos.c.id.in_(ids)))
+    return set(rows.scalars())
+
+
+async def upsert_videos(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or update by id; `likes` is never written, it belongs to the like rows."""
+    statement = _upsert_insert(conn, videos)
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={column: statement.excluded[column] for column in VIDEO_WRITABLE_COLUMNS},
+    )
+    await conn.execute(statement, list(rows))
+
+
+async def insert_missing_videos(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    await conn.execute(_upsert_insert(conn, videos).on_conflict_do_nothing(), list(rows))
+
+
+def _upsert_insert(conn: AsyncConnection, table: Table) -> pg_insert_type | sqlite_insert_type:
+    """An INSERT that knows ON CONFLICT; both dialects spell it the same way."""
+    if conn.dialect.name == "sqlite":
+        return sqlite_insert(table)
+    return pg_insert(table)

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+
+from videolikes.responses import JSONBytes
+from videolikes.schemas import HealthOut, dump
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", response_model=HealthOut, summary="Liveness: the process answers")
+async def health() -> JSONBytes:
+    timestamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return JSONBytes(dump({"status": "ok", "timestamp": timestamp}))

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from videolikes.repository import list_videos
+from videolikes.responses import JSONBytes
+from videolikes.routes import error_responses
+from videolikes.schemas import VideoOut, dump, video_to_wire
+from videolikes.state import app_state
+
+router = APIRouter(prefix="/api/videos", tags=["videos"])
+
+
+@router.get(
+    "",
+    response_model=list[VideoOut],
+    summary="The catalogue, most viewed first (ties by id)",
+    responses=error_responses(503),
+)
+async def get_videos(request: Request) -> JSONBytes:
+    async with app_state(request).database.unit_of_work() as conn:
+        rows = await list_videos(conn)
+    return JSONBytes(dump([video_to_wire(row) for row in rows]))

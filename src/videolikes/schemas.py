@@ -1,0 +1,105 @@
+"""The wire format: response shapes (documented in OpenAPI) and their fast serialisers.
+
+Handlers return pre-serialised bytes instead of letting FastAPI validate every response, so
+the models here exist for the OpenAPI document and for input validation; the serialisers below
+are the single source of the bytes clients receive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+VIDEO_ID_PATTERN = r"^[A-Za-z0-9_-]{1,50}$"
+
+
+class VideoOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": "EFTA01683563",
+                "title": "Sunrise over the harbour",
+                "filename": "EFTA01683563.mp4",
+                "length": 184,
+                "hasThumbnail": True,
+                "views": 1520,
+                "likes": 42,
+                "is_shorts": False,
+                "playlist": "harbour",
+            }
+        }
+    )
+
+    id: str
+    title: str | None
+    filename: str
+    length: int
+    hasThumbnail: bool
+    views: int
+    likes: int
+    is_shorts: bool
+    playlist: str | None
+
+
+class UserLikeOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"userLike": True}})
+
+    userLike: bool | None = Field(description="true when this client likes the video, else null")
+
+
+class MeOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"id": "6f1c2b9e-2f7a-4d4e-9d0b-6d1f9e8a7c21", "username": "@user-k3x9qa"}
+        }
+    )
+
+    id: str
+    username: str
+
+
+class HealthOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"status": "ok", "timestamp": "2026-11-27T12:00:00Z"}}
+    )
+
+    status: str
+    timestamp: str
+
+
+class ErrorOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"error": "Video not found"}})
+
+    error: str
+
+
+def video_to_wire(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "title": row.title,
+        "filename": row.filename,
+        "length": row.length,
+        "hasThumbnail": bool(row.has_thumbnail),
+        "views": row.views,
+        "likes": row.likes,
+        "is_shorts": bool(row.is_shorts),
+        "playlist": row.playlist,
+    }
+
+
+def dump(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+USER_LIKE_TRUE = dump({"userLike": True})
+USER_LIKE_NULL = dump({"userLike": None})
+
+
+def user_like_body(liked: bool) -> bytes:
+    return USER_LIKE_TRUE if liked else USER_LIKE_NULL
+
+
+def error_body(message: str) -> bytes:
+    return dump({"error": message})

@@ -1,0 +1,29 @@
+"""What the app's lifespan builds once and every request shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from starlette.requests import Request
+
+from videolikes.captcha import RecaptchaVerifier
+from videolikes.config import Settings
+from videolikes.db import Database
+from videolikes.identity import ClientIdentity
+from videolikes.likes import LikeService
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    settings: Settings
+    database: Database
+    http_client: httpx.AsyncClient
+    identity: ClientIdentity
+    captcha: RecaptchaVerifier
+    likes: LikeService
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.services
+    return state
