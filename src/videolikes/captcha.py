@@ -136,7 +136,7 @@ class RecaptchaVerifier:
             isinstance(score, bool)
             or not isinstance(score, int | float)
             or not math.isfinite(score)
-            or score <= self._threshold
+            or score < self._threshold
         ):
             _log.info(
                 "reCAPTCHA outcome=%s reason=score score=%s threshold=%s",

@@ -1,0 +1,238 @@
+"""Real databases for every test: SQLite files and PostgreSQL databases, migrated by Alembic.
+
+Each backend is migrated once per session with the real migration history; every test then
+starts from empty tables (a copied SQLite file, or TRUNCATE on PostgreSQL). Tests that need
+PostgreSQL or Redis skip with a reason when those are unreachable, and fail instead under CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from alembic import command
+from asgi_lifespan import LifespanManager
+from fake_recaptcha import fake_recaptcha
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from videolikes.app import create_app
+from videolikes.cli import alembic_config
+from videolikes.config import Settings
+from videolikes.db import Database, create_engine
+from videolikes.demo import demo_videos
+from videolikes.repository import insert_missing_videos
+
+__all__ = ["fake_recaptcha"]
+
+IN_CI = os.environ.get("CI") == "true"
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_IP_HASH_SECRET = "test-ip-hash-secret"  # noqa: S105
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str, default_port: int) -> None:
+    if _reachable(url, default_port):
+        return
+    message = f"{name} is not reachable at {urlsplit(url).netloc}"
+    if IN_CI:
+        pytest.fail(f"{message}; CI requires it")
+    pytest.skip(message)
+
+
+def require_postgres() -> None:
+    require_service("PostgreSQL", POSTGRES_URL, 5432)
+
+
+def require_redis() -> None:
+    require_service("Redis", REDIS_URL, 6379)
+
+
+def _with_database(url: str, name: str) -> str:
+    return str(urlsplit(url)._replace(path=f"/{name}").geturl())
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    template_url: str
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+
+async def _migrate(url: str) -> None:
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+
+
+@pytest.fixture(scope="session")
+async def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await _migrate(url)
+    return Backend("sqlite", url)
+
+
+@pytest.fixture(scope="session")
+async def postgres_backend() -> AsyncIterator[Backend]:
+    require_postgres()
+    name = f"videolikes_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = _with_database(POSTGRES_URL, name)
+    try:
+        await _migrate(url)
+        yield Backend("postgres", url)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    backend: Backend = request.getfixturevalue(f"{request.param}_backend")
+    return backend
+
+
+@pytest.fixture
+async def database_url(backend: Backend, tmp_path: Path) -> str:
+    """A freshly migrated, empty database of each kind."""
+    return await _fresh_database(backend, tmp_path)
+
+
+@pytest.fixture
+async def postgres_url(postgres_backend: Backend, tmp_path: Path) -> str:
+    return await _fresh_database(postgres_backend, tmp_path)
+
+
+async def _fresh_database(backend: Backend, tmp_path: Path) -> str:
+    if backend.is_sqlite:
+        source = Path(urlsplit(backend.template_url).path.removeprefix("/"))
+        target = tmp_path / "videolikes.db"
+        shutil.copyfile(source, target)
+        return f"sqlite+aiosqlite:///{target}"
+    engine = create_async_engine(backend.template_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("TRUNCATE video_likes, users, videos"))
+    await engine.dispose()
+    return backend.template_url
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "ip_hash_secret": TEST_IP_HASH_SECRET,
+        "recaptcha_secret_key": None,
+        "rate_limit_enabled": False,
+        "redis_url": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(create_engine(settings))
+    yield database
+    await database.dispose()
+
+
+async def seed_demo(database: Database) -> list[dict[str, Any]]:
+    rows = demo_videos()
+    async with database.transaction() as conn:
+        await insert_missing_videos(conn, rows)
+    return rows
+
+
+async def scalar(database: Database, sql: str, **params: Any) -> Any:
+    async with database.transaction() as conn:
+        return await conn.scalar(text(sql), params)
+
+
+async def execute(database: Database, sql: str, **params: Any) -> None:
+    async with database.transaction() as conn:
+        await conn.execute(text(sql), params)
+
+
+async def counter_drift(database: Database) -> int:
+    """How many videos have a `likes` that differs from their like rows."""
+    return int(
+        await scalar(
+            database,
+            """
+            SELECT count(*) FROM videos AS v
+            WHERE v.likes <> (SELECT count(*) FROM video_likes AS l
+                              WHERE l.video_id = v.id AND l.is_like)
+            """,
+        )
+    )
+
+
+@dataclass
+class RunningApp:
+    """An app with its lifespan running; `client(ip)` speaks to it as that TCP peer."""
+
+    app: Any
+    settings: Settings
+
+    @asynccontextmanager
+    async def client(
+        self, ip: str = "203.0.113.10", **kwargs: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(
+            app=self.app, raise_app_exceptions=False, client=(ip, 40000)
+        )
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", **kwargs
+        ) as client:
+            yield client
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[RunningApp]:
+    app = create_app(settings)
+    async with LifespanManager(app):
+        yield RunningApp(app, settings)
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[RunningApp]:
+    async with running_app(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(api: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with api.client() as client:
+        yield client
+
