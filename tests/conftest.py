@@ -41,13 +41,14 @@ POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TEST_IP_HASH_SECRET = "test-ip-hash-secret"  # noqa: S105
+TEST_IP_HASH_SECRET = "test-ip-hash-secret"
 
 
 def _reachable(url: str, default_port: int) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), 1):
+        address = (parts.hostname or "127.0.0.1", parts.port or default_port)
+        with socket.create_connection(address, timeout=1):
             return True
     except OSError:
         return False
@@ -235,4 +236,3 @@ async def api(settings: Settings) -> AsyncIterator[RunningApp]:
 async def client(api: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
     async with api.client() as client:
         yield client
-

@@ -16,7 +16,7 @@ async def _demo(database: Database) -> None:
 
 async def likes_of(client: httpx.AsyncClient, video_id: str) -> int:
     videos = (await client.get("/api/videos")).json()
-    return next(video["likes"] for video in videos if video["id"] == video_id)
+    return int(next(video["likes"] for video in videos if video["id"] == video_id))
 
 
 async def test_status_of_an_unliked_video_is_null(client: httpx.AsyncClient) -> None:
@@ -108,7 +108,8 @@ async def test_me_creates_user_on_first_call_and_keeps_it(
     second = (await client.get("/api/me")).json()
     assert first == second
     assert set(first) == {"id", "username"}
-    assert first["username"].startswith("@user-") and len(first["username"]) == 12
+    assert first["username"].startswith("@user-")
+    assert len(first["username"]) == 12
     assert await scalar(database, "SELECT count(*) FROM users") == 1
 
 

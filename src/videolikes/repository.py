@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from videolikes.models import User, Video, VideoLike
 
+AnyRow = Row[*tuple[Any, ...]]
+
 _USERNAME_ALPHABET = string.ascii_lowercase + string.digits
 # A no-op write on PostgreSQL means another request for the same client committed between
 # this statement's snapshot and its row locks; running it again sees that commit.
@@ -59,7 +61,7 @@ class LikeChange:
     changed: bool
 
 
-async def list_videos(conn: AsyncConnection) -> Sequence[Row[Any]]:
+async def list_videos(conn: AsyncConnection) -> Sequence[AnyRow]:
     query = select(*VIDEO_COLUMNS).order_by(videos.c.views.desc(), videos.c.id)
     return (await conn.execute(query)).all()
 
@@ -79,7 +81,7 @@ async def like_status(conn: AsyncConnection, *, video_id: str, ip_hash: str) -> 
     return bool(row.liked) if row.video_found else None
 
 
-async def get_or_create_user(conn: AsyncConnection, *, ip_hash: str) -> Row[Any]:
+async def get_or_create_user(conn: AsyncConnection, *, ip_hash: str) -> AnyRow:
     """The (id, username) of this client, created on first call; race-free on both databases.
 
     The insert ignores a conflict with a concurrent creator and the select that follows runs
