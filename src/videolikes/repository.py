@@ -29,7 +29,7 @@ AnyRow = Row[*tuple[Any, ...]]
 _USERNAME_ALPHABET = string.ascii_lowercase + string.digits
 # A no-op write on PostgreSQL means another request for the same client committed between
 # this statement's snapshot and its row locks; running it again sees that commit.
-_MAX_ATTEMPTS = 5
+_MAX_ATTEMPTS = 10
 
 videos: Table = Video.__table__  # type: ignore[assignment]
 users: Table = User.__table__  # type: ignore[assignment]
