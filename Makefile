@@ -24,6 +24,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+## Load benchmark against a local PostgreSQL (needs wrk and pgbench; see README "Benchmark").
+## Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--runs 2" or "--scale large".
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

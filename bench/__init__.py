@@ -1,0 +1,1 @@
+"""Load benchmark of videolikes: see bench/run.py and the README."""

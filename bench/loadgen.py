@@ -1,0 +1,133 @@
+"""The two load generators: wrk against the service, pgbench against PostgreSQL alone."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.data import PGBENCH_IP_HASH_BASE, VIDEO_ID_BASE, asyncpg_dsn
+from videolikes import repository
+
+SCENARIO_LUA = Path(__file__).with_name("scenario.lua")
+_WRK_TIMEOUT = "10s"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+
+def require_tools() -> None:
+    """Stop early, with the fix, when wrk or pgbench is not installed."""
+    missing = [tool for tool in ("wrk", "pgbench") if shutil.which(tool) is None]
+    if missing:
+        packages = " ".join("postgresql-client" if tool == "pgbench" else tool for tool in missing)
+        sys.exit(
+            f"missing {', '.join(missing)}: install with `sudo apt-get install -y {packages}`"
+            " (Debian/Ubuntu packages)"
+        )
+
+
+def wrk(
+    *,
+    base_url: str,
+    method: str,
+    paths_file: Path,
+    clients: int,
+    seconds: float,
+    connections: int,
+    threads: int,
+) -> LoadResult:
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        f"--timeout={_WRK_TIMEOUT}",
+        "-s",
+        str(SCENARIO_LUA),
+        base_url,
+        "--",
+        method,
+        str(paths_file),
+        str(clients),
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next((row for row in output.splitlines() if row.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{output}")
+    raw = json.loads(line.removeprefix("BENCH_JSON "))
+    return LoadResult(
+        requests_per_second=raw["requests"] / (raw["duration_us"] / 1e6),
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        non_2xx=raw["non_2xx"],
+        socket_errors=raw["socket_errors"],
+    )
+
+
+def _pgbench_statement(sql: str) -> str:
+    # pgbench binds `:name` as a parameter in prepared mode, just as SQLAlchemy binds it for
+    # asyncpg; the statement text is the repository's own, only folded onto fewer lines.
+    return " ".join(sql.split()) + ";\n"
+
+
+def pgbench_scripts(directory: Path, videos: int) -> dict[str, Path]:
+    """The S1 status read and the S2 toggle, with random videos and clients as in wrk."""
+    header = (
+        f"\\set video_id {VIDEO_ID_BASE} + random(1, {videos})\n"
+        f"\\set ip_hash {PGBENCH_IP_HASH_BASE} + random(200001, 400000)\n"
+    )
+    # The repository's own statements, so that a change to them changes the yardstick too.
+    statements = {
+        "status": repository._LIKE_STATUS.text,
+        "toggle": repository._PG_TOGGLE.text,
+    }
+    scripts = {}
+    for name, sql in statements.items():
+        path = directory / f"pgbench-{name}.sql"
+        path.write_text(header + _pgbench_statement(sql))
+        scripts[name] = path
+    return scripts
+
+
+@dataclass(frozen=True)
+class PgbenchResult:
+    transactions_per_second: float
+    latency_ms: float
+    failed: int
+
+
+def pgbench(*, url: str, script: Path, clients: int, seconds: float) -> PgbenchResult:
+    command = [
+        "pgbench",
+        "--no-vacuum",
+        "--protocol=prepared",
+        f"--client={clients}",
+        f"--jobs={min(clients, 2)}",
+        f"--time={max(1, round(seconds))}",
+        "--define=username=@user-pgbnch",
+        f"--file={script}",
+        asyncpg_dsn(url),
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, check=False)
+    output = run.stdout + run.stderr
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
+    latency = re.search(r"latency average = ([\d.]+) ms", output)
+    failed = re.search(r"number of failed transactions: (\d+)", output)
+    if run.returncode != 0 or tps is None or latency is None:
+        raise RuntimeError(f"pgbench failed:\n{output}")
+    return PgbenchResult(
+        transactions_per_second=float(tps.group(1)),
+        latency_ms=float(latency.group(1)),
+        failed=int(failed.group(1)) if failed else 0,
+    )

@@ -1,0 +1,224 @@
+"""Benchmark videolikes end to end: `python -m bench` (or `make bench`); `--help` for options.
+
+Creates its own PostgreSQL database, migrates and fills it, starts `videolikes serve`, runs the
+wrk scenarios and pgbench, prints the table and writes bench/results/<time>-<scale>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import data, loadgen, report
+from bench.scenarios import Scenario, Skipped, scenarios
+from bench.server import Server
+
+RESULTS = Path(__file__).with_name("results")
+DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+BENCH_IP_HASH_SECRET = "videolikes-benchmark-secret"
+# Setup, server start, resets and drift checks, measured on the reference machine.
+_OVERHEAD_SECONDS = {"small": 30, "large": 240}
+_SCENARIO_COUNT = {"small": 6, "large": 3}
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--scale", choices=["small", "large"], default="small")
+    parser.add_argument("--duration", type=float, default=20, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=5, help="thrown-away seconds before")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--runs", type=int, default=1, help="repeat all; the table shows medians")
+    parser.add_argument("--only", default="", help="comma-separated scenario keys, e.g. S1,S3")
+    parser.add_argument("--pgbench-clients", type=int, default=16)
+    parser.add_argument("--pgbench-duration", type=float, default=20)
+    parser.add_argument("--no-pgbench", action="store_true")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra server setting, e.g. --env DATABASE_POOL_SIZE=20 (repeatable)",
+    )
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("BENCH_ADMIN_URL", DEFAULT_ADMIN_URL),
+        help="a PostgreSQL database to connect to while creating the benchmark's own",
+    )
+    parser.add_argument("--database", default="videolikes_bench")
+    parser.add_argument("--keep-database", action="store_true")
+    return parser.parse_args()
+
+
+def _stop_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM into the same unwinding as Ctrl-C, so every `finally` stops what it started.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _estimate_seconds(args: argparse.Namespace, scenario_count: int) -> float:
+    per_run = scenario_count * (args.warmup + args.duration)
+    if not args.no_pgbench:
+        per_run += 2 * args.pgbench_duration
+    return float(_OVERHEAD_SECONDS[args.scale] + args.runs * per_run)
+
+
+def _migrate(url: str, log: Path) -> None:
+    videolikes = str(Path(sys.executable).with_name("videolikes"))
+    with log.open("ab") as output:
+        subprocess.run(
+            [videolikes, "db", "upgrade"],
+            env={**os.environ, "DATABASE_URL": url},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+
+
+def _server_env(url: str, extra: list[str]) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": url,
+        # wrk connects from 127.0.0.1 and names each request's client in X-Forwarded-For.
+        "TRUSTED_PROXIES": "127.0.0.1/32",
+        "RATE_LIMIT_ENABLED": "false",
+        "RECAPTCHA_SECRET_KEY": "",
+        "IP_HASH_SECRET": BENCH_IP_HASH_SECRET,
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "warning",
+    }
+    for item in extra:
+        name, _, value = item.partition("=")
+        env[name.upper()] = value
+    return env
+
+
+def _run_scenario(
+    scenario: Scenario, *, args: argparse.Namespace, base_url: str, run_dir: Path
+) -> loadgen.LoadResult:
+    paths = scenario.write_paths(run_dir)
+    common: dict[str, Any] = {
+        "base_url": base_url,
+        "method": scenario.method,
+        "paths_file": paths,
+        "clients": scenario.clients,
+        "connections": args.connections,
+        "threads": args.threads,
+    }
+    if args.warmup > 0:
+        loadgen.wrk(seconds=args.warmup, **common)
+    return loadgen.wrk(seconds=args.duration, **common)
+
+
+def main() -> None:
+    args = _arguments()
+    loadgen.require_tools()
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    scale = data.LARGE if args.scale == "large" else data.SMALL
+    only = {key.strip().upper() for key in args.only.split(",") if key.strip()}
+    count = len(only) if only else _SCENARIO_COUNT[args.scale]
+    estimate = _estimate_seconds(args, count)
+    started = time.monotonic()
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = RESULTS / f"{stamp}-{scale.name}"
+    run_dir.mkdir(parents=True)
+    print(
+        f"videolikes benchmark, {scale.name} scale: about {estimate / 60:.1f} min in all "
+        f"({count} scenarios x ({args.warmup:g} s warm-up + {args.duration:g} s)"
+        f"{'' if args.no_pgbench else f' + pgbench 2 x {args.pgbench_duration:g} s'}"
+        f", x {args.runs} run(s)); results in {run_dir}",
+        flush=True,
+    )
+
+    url = data.with_database(args.admin_url, args.database)
+    log = run_dir / "server.log"
+    rows: dict[str, report.Row] = {}
+    pgbench: dict[str, list[loadgen.PgbenchResult]] = {"status": [], "toggle": []}
+    data.recreate_database(args.admin_url, args.database)
+    try:
+        _migrate(url, log)
+        print(f"loading {scale.videos:,} videos, {scale.users:,} users, {scale.likes:,} likes")
+        loaded = data.load(url, scale, BENCH_IP_HASH_SECRET)
+        print(f"  loaded in {loaded:.0f} s", flush=True)
+        for run in range(1, args.runs + 1):
+            with Server(
+                workers=args.workers, env=_server_env(url, args.env), log_path=log
+            ) as server:
+                for item in scenarios(scale, server.base_url):
+                    if only and item.key not in only:
+                        continue
+                    row = rows.setdefault(item.key, report.Row(item.key, item.title, [], []))
+                    if isinstance(item, Skipped):
+                        row.note = item.reason
+                        print(f"run {run} {item.key}: skipped, {item.reason}", flush=True)
+                        continue
+                    data.reset(url, scale)
+                    result = _run_scenario(
+                        item, args=args, base_url=server.base_url, run_dir=run_dir
+                    )
+                    row.runs.append(result)
+                    if item.writes:
+                        row.drifts.append(data.drift(url))
+                    print(
+                        f"run {run} {item.key}: {result.requests_per_second:,.0f} req/s, "
+                        f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+                        f"non-2xx {result.non_2xx + result.socket_errors}"
+                        + (f", drift {row.drifts[-1]}" if item.writes else ""),
+                        flush=True,
+                    )
+            if args.no_pgbench:
+                continue
+            scripts = loadgen.pgbench_scripts(run_dir, scale.videos)
+            for name, script in scripts.items():
+                data.reset(url, scale)
+                outcome = loadgen.pgbench(
+                    url=url,
+                    script=script,
+                    clients=args.pgbench_clients,
+                    seconds=args.pgbench_duration,
+                )
+                pgbench[name].append(outcome)
+                print(
+                    f"run {run} pgbench {name}: {outcome.transactions_per_second:,.0f} tps",
+                    flush=True,
+                )
+    finally:
+        if not args.keep_database:
+            data.drop_database(args.admin_url, args.database)
+
+    ordered = list(rows.values())
+    rendered = report.table(ordered, pgbench, with_bar=scale.users == 0)
+    report.save(
+        run_dir,
+        settings={
+            **{key: value for key, value in vars(args).items() if key != "admin_url"},
+            "date": stamp,
+            "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
+            "seconds": round(time.monotonic() - started),
+        },
+        rows=ordered,
+        pgbench=pgbench,
+        rendered=rendered,
+    )
+    print()
+    print(rendered)
+    print(f"\ndone in {(time.monotonic() - started) / 60:.1f} min; results in {run_dir}")
+
+
+def cli() -> None:
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("interrupted: the server was stopped and the benchmark database dropped")
+
+
+if __name__ == "__main__":
+    cli()
