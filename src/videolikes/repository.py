@@ -111,7 +111,7 @@ _PG_TOGGLE = text(
         SELECT id FROM users WHERE ip_hash = :ip_hash
     ), new_user AS (
         INSERT INTO users (id, ip_hash, username)
-        SELECT CAST(:user_id AS uuid), :ip_hash, :username
+        SELECT gen_random_uuid(), :ip_hash, :username
         WHERE EXISTS (SELECT 1 FROM video) AND NOT EXISTS (SELECT 1 FROM found_user)
         ON CONFLICT (ip_hash) DO NOTHING
         RETURNING id
@@ -123,7 +123,7 @@ _PG_TOGGLE = text(
         RETURNING 1
     ), added AS (
         INSERT INTO video_likes (id, video_id, user_id, is_like)
-        SELECT CAST(:like_id AS uuid), :video_id, client.id, true FROM client
+        SELECT gen_random_uuid(), :video_id, client.id, true FROM client
         WHERE NOT EXISTS (SELECT 1 FROM removed)
         ON CONFLICT ON CONSTRAINT video_user_unique DO NOTHING
         RETURNING 1
@@ -145,13 +145,7 @@ _PG_TOGGLE = text(
 class PostgresLikeWriter:
     async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
         for _ in range(_MAX_ATTEMPTS):
-            params = {
-                "video_id": video_id,
-                "ip_hash": ip_hash,
-                "user_id": uuid.uuid4(),
-                "username": new_username(),
-                "like_id": uuid.uuid4(),
-            }
+            params = {"video_id": video_id, "ip_hash": ip_hash, "username": new_username()}
             row = (await conn.execute(_PG_TOGGLE, params)).one()
             if not row.video_found:
                 return LikeChange(video_found=False, liked=False, changed=False)
