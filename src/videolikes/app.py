@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from videolikes.cache import TimedBody
 from videolikes.captcha import RecaptchaVerifier
 from videolikes.config import Settings
 from videolikes.db import Database, create_engine
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     hostnames=settings.recaptcha_hostnames,
                 ),
                 likes=LikeService(database),
+                video_list=TimedBody(settings.videos_cache_seconds),
             )
             try:
                 yield

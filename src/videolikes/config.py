@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     rate_limit_fail_open: bool = True
     redis_timeout: float = Field(default=0.2, gt=0, le=10)
 
+    # The /api/videos body is reused this long per worker process, so its counters may be
+    # this many seconds old; 0 reads the database on every request.
+    videos_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
     dislikes_enabled: bool = False
 

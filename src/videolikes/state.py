@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import httpx
 from starlette.requests import Request
 
+from videolikes.cache import TimedBody
 from videolikes.captcha import RecaptchaVerifier
 from videolikes.config import Settings
 from videolikes.db import Database
@@ -22,6 +23,7 @@ class AppState:
     identity: ClientIdentity
     captcha: RecaptchaVerifier
     likes: LikeService
+    video_list: TimedBody
 
 
 def app_state(request: Request) -> AppState:

@@ -60,4 +60,5 @@ async def toggle_like(
     liked = await state.likes.toggle(
         video_id=video_id, ip_hash=state.identity.ip_hash(request.scope)
     )
+    state.video_list.invalidate()
     return JSONBytes(user_like_body(liked))
