@@ -218,6 +218,23 @@ async def _wait_until_quiet(conn: Any, seconds: float = 30.0) -> None:
         await asyncio.sleep(0.1)
 
 
+def backend_pids(url: str) -> list[int]:
+    """The PostgreSQL backends serving the videolikes server's connection pools."""
+
+    async def go() -> list[int]:
+        conn = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'videolikes'"
+            )
+            return [int(row["pid"]) for row in rows]
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
 _DRIFT = """
     SELECT count(*) FROM videos AS v
     LEFT JOIN (SELECT video_id, count(*) AS n FROM video_likes WHERE is_like GROUP BY video_id)

@@ -24,6 +24,10 @@ class LoadResult:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    requests: int
+    # CPU time per request of the server's processes and of its PostgreSQL backends.
+    server_cpu_us: float = 0.0
+    postgres_cpu_us: float = 0.0
 
 
 def require_tools() -> None:
@@ -72,6 +76,7 @@ def wrk(
         p99_ms=raw["p99_us"] / 1000,
         non_2xx=raw["non_2xx"],
         socket_errors=raw["socket_errors"],
+        requests=raw["requests"],
     )
 
 

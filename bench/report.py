@@ -52,6 +52,14 @@ class Row:
         return statistics.median(run.p99_ms for run in self.runs)
 
     @property
+    def server_cpu_us(self) -> float:
+        return statistics.median(run.server_cpu_us for run in self.runs)
+
+    @property
+    def postgres_cpu_us(self) -> float:
+        return statistics.median(run.postgres_cpu_us for run in self.runs)
+
+    @property
     def non_2xx(self) -> int:
         # The worst run, not the median: one failed answer in any run breaks the bar.
         return max(run.non_2xx + run.socket_errors for run in self.runs)
@@ -87,12 +95,13 @@ def verdict(row: Row, pgbench: dict[str, list[PgbenchResult]]) -> str:
 
 def table(rows: list[Row], pgbench: dict[str, list[PgbenchResult]], *, with_bar: bool) -> str:
     header = ["scenario", "req/s", "p50 ms", "p99 ms", "non-2xx", "drift", "% of pgbench"]
+    header += ["CPU µs/req server", "CPU µs/req PostgreSQL"]
     if with_bar:
         header.append("bar")
     lines = [header, ["---"] * len(header)]
     for row in rows:
         if not row.runs:
-            lines.append([f"{row.key} {row.title}", "skipped", "", "", "", "", row.note])
+            lines.append([f"{row.key} {row.title}", "skipped", "", "", "", "", row.note, "", ""])
             lines[-1] += [""] if with_bar else []
             continue
         name = PGBENCH_FOR.get(row.key)
@@ -105,6 +114,8 @@ def table(rows: list[Row], pgbench: dict[str, list[PgbenchResult]], *, with_bar:
             str(row.non_2xx),
             "" if row.drift is None else str(row.drift),
             share,
+            f"{row.server_cpu_us:.0f}",
+            f"{row.postgres_cpu_us:.0f}",
         ]
         if with_bar:
             cells.append(verdict(row, pgbench))
@@ -122,6 +133,8 @@ def table(rows: list[Row], pgbench: dict[str, list[PgbenchResult]], *, with_bar:
             f"{failed} failed",
             "",
             "100%",
+            "",
+            "",
         ]
         lines.append(cells + ([""] if with_bar else []))
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)

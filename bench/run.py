@@ -7,6 +7,7 @@ wrk scenarios and pgbench, prints the table and writes bench/results/<time>-<sca
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -18,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import data, loadgen, report
+from bench import cpu, data, loadgen, report
 from bench.scenarios import Scenario, Skipped, scenarios
 from bench.server import Server
 
@@ -102,11 +103,11 @@ def _server_env(url: str, extra: list[str]) -> dict[str, str]:
 
 
 def _run_scenario(
-    scenario: Scenario, *, args: argparse.Namespace, base_url: str, run_dir: Path
+    scenario: Scenario, *, args: argparse.Namespace, server: Server, url: str, run_dir: Path
 ) -> loadgen.LoadResult:
     paths = scenario.write_paths(run_dir)
     common: dict[str, Any] = {
-        "base_url": base_url,
+        "base_url": server.base_url,
         "method": scenario.method,
         "paths_file": paths,
         "clients": scenario.clients,
@@ -115,7 +116,19 @@ def _run_scenario(
     }
     if args.warmup > 0:
         loadgen.wrk(seconds=args.warmup, **common)
-    return loadgen.wrk(seconds=args.duration, **common)
+    # The pools are full after the warm-up, so these backends serve the whole measurement.
+    backends = cpu.processes_cpu(data.backend_pids(url))
+    server_before = cpu.process_group_cpu(server.process_group)
+    result = loadgen.wrk(seconds=args.duration, **common)
+    server_seconds = cpu.process_group_cpu(server.process_group) - server_before
+    after = cpu.processes_cpu(list(backends))
+    postgres_seconds = sum(after[pid] - backends[pid] for pid in after)
+    requests = max(result.requests, 1)
+    return dataclasses.replace(
+        result,
+        server_cpu_us=server_seconds / requests * 1e6,
+        postgres_cpu_us=postgres_seconds / requests * 1e6,
+    )
 
 
 def main() -> None:
@@ -161,16 +174,16 @@ def main() -> None:
                         print(f"run {run} {item.key}: skipped, {item.reason}", flush=True)
                         continue
                     data.reset(url, scale)
-                    result = _run_scenario(
-                        item, args=args, base_url=server.base_url, run_dir=run_dir
-                    )
+                    result = _run_scenario(item, args=args, server=server, url=url, run_dir=run_dir)
                     row.runs.append(result)
                     if item.writes:
                         row.drifts.append(data.drift(url))
                     print(
                         f"run {run} {item.key}: {result.requests_per_second:,.0f} req/s, "
                         f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
-                        f"non-2xx {result.non_2xx + result.socket_errors}"
+                        f"non-2xx {result.non_2xx + result.socket_errors}, "
+                        f"CPU/request: server {result.server_cpu_us:.0f} us, "
+                        f"PostgreSQL {result.postgres_cpu_us:.0f} us"
                         + (f", drift {row.drifts[-1]}" if item.writes else ""),
                         flush=True,
                     )

@@ -33,6 +33,11 @@ class Server:
         self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def process_group(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
     def __enter__(self) -> Server:
         command = [
             str(Path(sys.executable).with_name("videolikes")),
