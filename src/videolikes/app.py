@@ -17,7 +17,7 @@ from starlette.responses import Response
 from videolikes.cache import TimedBody
 from videolikes.captcha import RecaptchaVerifier
 from videolikes.config import Settings
-from videolikes.db import Database, create_engine
+from videolikes.db import DRIVER_CONNECTION_ERRORS, Database, create_engine
 from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
@@ -34,6 +34,7 @@ DATABASE_UNAVAILABLE = (
     sqlalchemy.exc.TimeoutError,
     ConnectionError,
     TimeoutError,
+    *DRIVER_CONNECTION_ERRORS,
 )
 
 

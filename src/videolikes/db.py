@@ -6,11 +6,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from videolikes.config import Settings
+
+# asyncpg's own "the server or the connection is gone" errors.
+DRIVER_CONNECTION_ERRORS = (
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+# Errors after which an asyncpg connection cannot be trusted again.
+BROKEN_CONNECTION = (OSError, *DRIVER_CONNECTION_ERRORS)
 
 POSTGRES_CONNECT_TIMEOUT = 5.0
 POSTGRES_STATEMENT_TIMEOUT = 15.0
@@ -81,6 +92,24 @@ class Database:
             return
         async with self._autocommit.connect() as connection:
             yield connection
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """PostgreSQL only: a pooled asyncpg connection in autocommit, for the hot paths.
+
+        Executing through SQLAlchemy's Connection and Result costs more CPU per request than
+        the statement costs PostgreSQL; the pool, its limits and its timeouts stay shared.
+        """
+        pooled = await self._autocommit.raw_connection()
+        try:
+            yield pooled.driver_connection
+        except BROKEN_CONNECTION as exc:
+            # The pool cannot see what happened on the raw connection: tell it to drop this one
+            # (closing it awaits the driver, hence inside SQLAlchemy's greenlet).
+            await greenlet_spawn(pooled.invalidate, exc)
+            raise
+        finally:
+            pooled.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

@@ -8,6 +8,7 @@ the unit of work is one serialised transaction, so plain statements in sequence 
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 import uuid
@@ -15,13 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Table, delete, exists, func, insert, select, text, update
+import asyncpg
+from sqlalchemy import Row, Table, TextClause, delete, exists, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import Insert as pg_insert_type
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as sqlite_insert_type
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from videolikes.db import Database
 from videolikes.models import User, Video, VideoLike
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -75,10 +78,41 @@ _LIKE_STATUS = text(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Numbered:
+    """A text() statement as asyncpg takes it: each `:name` becomes `$n`, in order of first use."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, statement: TextClause) -> _Numbered:
+        names: dict[str, int] = {}
+
+        def number(match: re.Match[str]) -> str:
+            return f"${names.setdefault(match.group(1), len(names) + 1)}"
+
+        sql = re.sub(r"(?<![:\w]):(\w+)", number, statement.text)
+        return cls(sql, tuple(names))
+
+    def args(self, **values: Any) -> list[Any]:
+        return [values[name] for name in self.names]
+
+
 async def like_status(conn: AsyncConnection, *, video_id: str, ip_hash: str) -> bool | None:
     """True if liked, False if not, None if the video does not exist."""
     row = (await conn.execute(_LIKE_STATUS, {"video_id": video_id, "ip_hash": ip_hash})).one()
     return bool(row.liked) if row.video_found else None
+
+
+_PG_LIKE_STATUS = _Numbered.of(_LIKE_STATUS)
+
+
+async def _pg_like_status(conn: asyncpg.Connection, *, video_id: str, ip_hash: str) -> bool | None:
+    """like_status on an asyncpg connection: the same statement, prepared once per connection."""
+    statement = _PG_LIKE_STATUS
+    row = await conn.fetchrow(statement.sql, *statement.args(video_id=video_id, ip_hash=ip_hash))
+    return bool(row["liked"]) if row["video_found"] else None
 
 
 async def get_or_create_user(conn: AsyncConnection, *, ip_hash: str) -> AnyRow:
@@ -99,8 +133,11 @@ async def get_or_create_user(conn: AsyncConnection, *, ip_hash: str) -> AnyRow:
     return (await conn.execute(query)).one()
 
 
-class LikeWriter(Protocol):
-    async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange: ...
+class LikeStore(Protocol):
+    async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
+        """True if liked, False if not, None if the video does not exist."""
+
+    async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange: ...
 
 
 _PG_TOGGLE = text(
@@ -142,21 +179,48 @@ _PG_TOGGLE = text(
 )
 
 
-class PostgresLikeWriter:
-    async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
-        for _ in range(_MAX_ATTEMPTS):
-            params = {"video_id": video_id, "ip_hash": ip_hash, "username": new_username()}
-            row = (await conn.execute(_PG_TOGGLE, params)).one()
-            if not row.video_found:
-                return LikeChange(video_found=False, liked=False, changed=False)
-            if row.added or row.removed:
-                return LikeChange(video_found=True, liked=bool(row.added), changed=True)
-        liked = await like_status(conn, video_id=video_id, ip_hash=ip_hash)
+_PG_TOGGLE_NUMBERED = _Numbered.of(_PG_TOGGLE)
+
+
+class PostgresLikes:
+    """Each operation is one statement, sent on the pool's asyncpg connection directly."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
+        async with self._database.driver_connection() as conn:
+            return await _pg_like_status(conn, video_id=video_id, ip_hash=ip_hash)
+
+    async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange:
+        statement = _PG_TOGGLE_NUMBERED
+        async with self._database.driver_connection() as conn:
+            for _ in range(_MAX_ATTEMPTS):
+                args = statement.args(video_id=video_id, ip_hash=ip_hash, username=new_username())
+                row = await conn.fetchrow(statement.sql, *args)
+                if not row["video_found"]:
+                    return LikeChange(video_found=False, liked=False, changed=False)
+                if row["added"] or row["removed"]:
+                    return LikeChange(video_found=True, liked=bool(row["added"]), changed=True)
+            liked = await _pg_like_status(conn, video_id=video_id, ip_hash=ip_hash)
         return LikeChange(video_found=liked is not None, liked=bool(liked), changed=False)
 
 
-class SqliteLikeWriter:
-    async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+class SqliteLikes:
+    """Each operation is one serialised transaction of plain statements."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
+        async with self._database.unit_of_work() as conn:
+            return await like_status(conn, video_id=video_id, ip_hash=ip_hash)
+
+    async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange:
+        async with self._database.unit_of_work() as conn:
+            return await self._toggle(conn, video_id=video_id, ip_hash=ip_hash)
+
+    async def _toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
         found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
         if not found:
             return LikeChange(video_found=False, liked=False, changed=False)
@@ -188,8 +252,8 @@ async def _add_to_counter(conn: AsyncConnection, *, video_id: str, delta: int) -
     )
 
 
-def like_writer_for(dialect_name: str) -> LikeWriter:
-    return SqliteLikeWriter() if dialect_name == "sqlite" else PostgresLikeWriter()
+def like_store_for(database: Database) -> LikeStore:
+    return SqliteLikes(database) if database.is_sqlite else PostgresLikes(database)
 
 
 VIDEO_WRITABLE_COLUMNS = (

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from conftest import RunningApp, execute, make_settings, running_app, seed_demo
+
+from videolikes.db import Database, create_engine
+
+LIKE = "/api/videos/DEMO00000001/like"
+
+
+async def _terminate_service_connections(database: Database) -> None:
+    await execute(
+        database,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = 'videolikes' AND pid <> pg_backend_pid()",
+    )
+
+
+async def _answers(api: RunningApp, count: int) -> list[int]:
+    async with api.client() as client:
+        return [(await client.post(LIKE)).status_code for _ in range(count)]
+
+
+async def test_killed_connections_answer_503_then_the_pool_recovers(postgres_url: str) -> None:
+    settings = make_settings(postgres_url)
+    admin = Database(create_engine(settings))
+    try:
+        await seed_demo(admin)
+        async with running_app(settings) as api:
+            assert await _answers(api, 2) == [200, 200]
+            await _terminate_service_connections(admin)
+            answers = await _answers(api, 3)
+        # The dead connection fails one request at most; the pool then replaces it.
+        assert answers[-2:] == [200, 200]
+        assert set(answers) <= {200, 503}
+    finally:
+        await admin.dispose()
