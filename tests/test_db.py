@@ -11,7 +11,8 @@ async def _terminate_service_connections(database: Database) -> None:
     await execute(
         database,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-        " WHERE application_name = 'videolikes' AND pid <> pg_backend_pid()",
+        " WHERE datname = current_database() AND application_name = 'videolikes'"
+        " AND pid <> pg_backend_pid()",
     )
 
 
