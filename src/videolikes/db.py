@@ -14,11 +14,14 @@ from sqlalchemy.util import greenlet_spawn
 
 from videolikes.config import Settings
 
-# asyncpg's own "the server or the connection is gone" errors.
+# asyncpg's own "the server or the connection is gone" errors. InternalClientError is among
+# them: a connection the server terminated while it sat idle in the pool fails with it
+# ("cannot switch to state ...") when its next statement races the closing socket.
 DRIVER_CONNECTION_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
 )
 # Errors after which an asyncpg connection cannot be trusted again.
 BROKEN_CONNECTION = (OSError, *DRIVER_CONNECTION_ERRORS)
