@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,9 @@ DATABASE_UNAVAILABLE = (
 )
 
 
+_GC_YOUNG_THRESHOLD = 50_000
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -68,6 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 likes=LikeService(database),
                 video_list=TimedBody(settings.videos_cache_seconds),
             )
+            # py-spy put about a tenth of the server's samples under load in the cyclic garbage
+            # collector. What exists now (modules, the app, its routes and clients) lives as
+            # long as the process, so it leaves the collector's reach; and a young collection
+            # scans every object of the requests in flight, so it runs per 50,000 allocations
+            # instead of per 700. Request garbage is freed by reference counting either way.
+            gc.freeze()
+            gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 100)
             try:
                 yield
             finally:
