@@ -83,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
             finally:
                 await database.dispose()
+                # An app that stops inside a longer-lived process (the tests) hands its
+                # objects back, so they can be freed.
+                gc.unfreeze()
 
     app = FastAPI(
         title="videolikes",
