@@ -124,7 +124,7 @@ _PG_TOGGLE = text(
     ), added AS (
         INSERT INTO video_likes (id, video_id, user_id, is_like)
         SELECT CAST(:like_id AS uuid), :video_id, client.id, true FROM client
-        WHERE NOT EXISTS (SELECT 1 FROM removed)
+        WHERE EXISTS (SELECT 1 FROM video) AND NOT EXISTS (SELECT 1 FROM removed)
         ON CONFLICT ON CONSTRAINT video_user_unique DO NOTHING
         RETURNING 1
     ), counted AS (
