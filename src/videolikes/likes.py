@@ -1,4 +1,4 @@
-"""The like operations, free of HTTP: status and toggle for one client and one video."""
+"""The like operations, free of HTTP: status, toggle, like and unlike for one client."""
 
 from __future__ import annotations
 
@@ -22,6 +22,16 @@ class LikeService:
     async def toggle(self, *, video_id: str, ip_hash: str) -> bool:
         async with self._database.unit_of_work() as conn:
             change = await self._writer.toggle(conn, video_id=video_id, ip_hash=ip_hash)
+        return _liked_or_not_found(change)
+
+    async def like(self, *, video_id: str, ip_hash: str) -> bool:
+        async with self._database.unit_of_work() as conn:
+            change = await self._writer.like(conn, video_id=video_id, ip_hash=ip_hash)
+        return _liked_or_not_found(change)
+
+    async def unlike(self, *, video_id: str, ip_hash: str) -> bool:
+        async with self._database.unit_of_work() as conn:
+            change = await self._writer.unlike(conn, video_id=video_id, ip_hash=ip_hash)
         return _liked_or_not_found(change)
 
 

@@ -102,6 +102,10 @@ async def get_or_create_user(conn: AsyncConnection, *, ip_hash: str) -> AnyRow:
 class LikeWriter(Protocol):
     async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange: ...
 
+    async def like(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange: ...
+
+    async def unlike(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange: ...
+
 
 _PG_TOGGLE = text(
     """
@@ -142,6 +146,60 @@ _PG_TOGGLE = text(
 )
 
 
+# The user is upserted rather than inserted: when a concurrent first write by this client
+# created it after this statement's snapshot, DO UPDATE still returns its id, so the
+# statement never needs a second attempt. The like insert then either adds the row or meets
+# the existing one, and both mean "liked".
+_PG_LIKE = text(
+    """
+    WITH video AS (
+        SELECT id FROM videos WHERE id = :video_id
+    ), found_user AS (
+        SELECT id FROM users WHERE ip_hash = :ip_hash
+    ), new_user AS (
+        INSERT INTO users (id, ip_hash, username)
+        SELECT CAST(:user_id AS uuid), :ip_hash, :username
+        WHERE EXISTS (SELECT 1 FROM video) AND NOT EXISTS (SELECT 1 FROM found_user)
+        ON CONFLICT (ip_hash) DO UPDATE SET ip_hash = EXCLUDED.ip_hash
+        RETURNING id
+    ), client AS (
+        SELECT id FROM found_user UNION ALL SELECT id FROM new_user
+    ), added AS (
+        INSERT INTO video_likes (id, video_id, user_id, is_like)
+        SELECT CAST(:like_id AS uuid), :video_id, client.id, true FROM client
+        WHERE EXISTS (SELECT 1 FROM video)
+        ON CONFLICT ON CONSTRAINT video_user_unique DO NOTHING
+        RETURNING 1
+    ), counted AS (
+        UPDATE videos SET likes = likes + (SELECT count(*) FROM added)
+        WHERE id = :video_id AND EXISTS (SELECT 1 FROM added)
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM video) AS video_found, EXISTS (SELECT 1 FROM added) AS added
+    """
+)
+
+# Never creates a user. A like committed after this statement's snapshot is left alone: the
+# unlike is then ordered before that like, which is what both clients were told.
+_PG_UNLIKE = text(
+    """
+    WITH video AS (
+        SELECT id FROM videos WHERE id = :video_id
+    ), removed AS (
+        DELETE FROM video_likes
+        WHERE video_id = :video_id AND is_like
+          AND user_id = (SELECT id FROM users WHERE ip_hash = :ip_hash)
+        RETURNING 1
+    ), counted AS (
+        UPDATE videos SET likes = GREATEST(likes - (SELECT count(*) FROM removed), 0)
+        WHERE id = :video_id AND EXISTS (SELECT 1 FROM removed)
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM video) AS video_found, EXISTS (SELECT 1 FROM removed) AS removed
+    """
+)
+
+
 class PostgresLikeWriter:
     async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
         for _ in range(_MAX_ATTEMPTS):
@@ -159,6 +217,23 @@ class PostgresLikeWriter:
                 return LikeChange(video_found=True, liked=bool(row.added), changed=True)
         liked = await like_status(conn, video_id=video_id, ip_hash=ip_hash)
         return LikeChange(video_found=liked is not None, liked=bool(liked), changed=False)
+
+    async def like(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+        params = {
+            "video_id": video_id,
+            "ip_hash": ip_hash,
+            "user_id": uuid.uuid4(),
+            "username": new_username(),
+            "like_id": uuid.uuid4(),
+        }
+        row = (await conn.execute(_PG_LIKE, params)).one()
+        found = bool(row.video_found)
+        return LikeChange(video_found=found, liked=found, changed=bool(row.added))
+
+    async def unlike(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+        params = {"video_id": video_id, "ip_hash": ip_hash}
+        row = (await conn.execute(_PG_UNLIKE, params)).one()
+        return LikeChange(video_found=bool(row.video_found), liked=False, changed=bool(row.removed))
 
 
 class SqliteLikeWriter:
@@ -184,6 +259,36 @@ class SqliteLikeWriter:
         )
         await _add_to_counter(conn, video_id=video_id, delta=1)
         return LikeChange(video_found=True, liked=True, changed=True)
+
+    async def like(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+        found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
+        if not found:
+            return LikeChange(video_found=False, liked=False, changed=False)
+        user = await get_or_create_user(conn, ip_hash=ip_hash)
+        added = await conn.execute(
+            sqlite_insert(video_likes)
+            .values(id=uuid.uuid4(), video_id=video_id, user_id=user.id, is_like=True)
+            .on_conflict_do_nothing(index_elements=["video_id", "user_id"])
+        )
+        if added.rowcount:
+            await _add_to_counter(conn, video_id=video_id, delta=1)
+        return LikeChange(video_found=True, liked=True, changed=bool(added.rowcount))
+
+    async def unlike(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+        found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
+        if not found:
+            return LikeChange(video_found=False, liked=False, changed=False)
+        client = select(users.c.id).where(users.c.ip_hash == ip_hash).scalar_subquery()
+        removed = await conn.execute(
+            delete(video_likes).where(
+                video_likes.c.video_id == video_id,
+                video_likes.c.user_id == client,
+                video_likes.c.is_like,
+            )
+        )
+        if removed.rowcount:
+            await _add_to_counter(conn, video_id=video_id, delta=-1)
+        return LikeChange(video_found=True, liked=False, changed=bool(removed.rowcount))
 
 
 async def _add_to_counter(conn: AsyncConnection, *, video_id: str, delta: int) -> None:
