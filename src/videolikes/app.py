@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from videolikes.captcha import RecaptchaVerifier
 from videolikes.config import Settings
+from videolikes.cursors import Cursors
 from videolikes.db import Database, create_engine
 from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     hostnames=settings.recaptcha_hostnames,
                 ),
                 likes=LikeService(database),
+                cursors=Cursors(settings.ip_hash_secret.get_secret_value().encode()),
             )
             try:
                 yield

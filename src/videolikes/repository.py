@@ -61,11 +61,6 @@ class LikeChange:
     changed: bool
 
 
-async def list_videos(conn: AsyncConnection) -> Sequence[AnyRow]:
-    query = select(*VIDEO_COLUMNS).order_by(videos.c.views.desc(), videos.c.id)
-    return (await conn.execute(query)).all()
-
-
 _LIKE_STATUS = text(
     """
     SELECT EXISTS (SELECT 1 FROM videos WHERE id = :video_id) AS video_found,

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from videolikes.captcha import RecaptchaVerifier
 from videolikes.config import Settings
+from videolikes.cursors import Cursors
 from videolikes.db import Database
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
@@ -22,6 +23,7 @@ class AppState:
     identity: ClientIdentity
     captcha: RecaptchaVerifier
     likes: LikeService
+    cursors: Cursors
 
 
 def app_state(request: Request) -> AppState:

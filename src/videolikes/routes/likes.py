@@ -26,6 +26,7 @@ RecaptchaToken = Annotated[
         alias="X-Recaptcha-Token",
         max_length=4096,
         description="reCAPTCHA v3 token (action like_video); not needed when no secret is set",
+        examples=["03AFcWeA5xyzTokenFromGrecaptchaExecute"],
     ),
 ]
 
@@ -86,10 +87,7 @@ async def put_like(
     summary="Remove this client's like (idempotent)",
     description="Leaves the video not liked by this client; the counter never goes below zero. "
     "Unliking a video that is not liked changes nothing and creates no user.",
-    responses={
-        200: {"content": {"application/json": {"example": {"userLike": None}}}},
-        **error_responses(400, 403, 404, 429, 500, 503),
-    },
+    responses=error_responses(400, 403, 404, 429, 500, 503),
 )
 async def delete_like(
     video_id: VideoId, request: Request, recaptcha_token: RecaptchaToken = None
