@@ -21,6 +21,7 @@ from videolikes.db import Database, create_engine
 from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.openapi import serve_corrected_openapi
 from videolikes.responses import error_response
 from videolikes.routes import health, likes, me, videos
 from videolikes.state import AppState
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (videos.router, likes.router, me.router, health.router):
         app.include_router(router)
     _add_error_handlers(app)
+    serve_corrected_openapi(app)
     return app
 
 
