@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import httpx
 import pytest
@@ -137,18 +138,35 @@ async def test_64_concurrent_puts_by_one_client_make_one_like(
 async def test_concurrent_puts_deletes_and_toggles_keep_the_counter_exact(
     api: RunningApp, database: Database
 ) -> None:
-    async with api.client("198.51.100.1") as one, api.client("198.51.100.2") as two:
+    # Many clients whose first writes all race: that is when a write finds no user row yet.
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(api.client(f"198.51.100.{n}")) for n in range(1, 9)
+        ]
         requests = [
             client.request(method, f"/api/videos/{video}/like")
-            for client in (one, two)
+            for client in clients
             for video in (VIDEO, "DEMO00000002")
-            for method in ("PUT", "DELETE", "POST") * 8
+            for method in ("PUT", "DELETE", "POST") * 4
         ]
         random.shuffle(requests)
         responses = await asyncio.gather(*requests)
     assert {r.status_code for r in responses} == {200}
     assert await counter_drift(database) == 0
     assert await scalar(database, "SELECT min(likes) FROM videos") >= 0
+
+
+async def test_first_writes_of_new_clients_racing_each_other_never_fail(
+    api: RunningApp, database: Database
+) -> None:
+    # A client's very first writes, all at once: PUTs that find no user row yet upsert it
+    # while toggles of the same client insert and delete its like row.
+    for n in range(1, 21):
+        async with api.client(f"198.51.100.{n}") as client:
+            requests = [client.request(method, LIKE) for method in ("PUT", "POST") * 10]
+            responses = await asyncio.gather(*requests)
+        assert {r.status_code for r in responses} == {200}
+    assert await counter_drift(database) == 0
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])

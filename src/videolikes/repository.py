@@ -143,8 +143,11 @@ _PG_TOGGLE = text(
 
 # The user is upserted rather than inserted: when a concurrent first write by this client
 # created it after this statement's snapshot, DO UPDATE still returns its id, so the
-# statement never needs a second attempt. The like insert then either adds the row or meets
-# the existing one, and both mean "liked".
+# statement never needs a second attempt. It sets a column outside every unique index, so the
+# row lock it takes is FOR NO KEY UPDATE, which the foreign-key checks of concurrent like
+# inserts (FOR KEY SHARE) do not wait for; setting ip_hash would lock FOR UPDATE and deadlock
+# against them. The like insert then either adds the row or meets the existing one, and both
+# mean "liked".
 _PG_LIKE = text(
     """
     WITH video AS (
@@ -155,7 +158,7 @@ _PG_LIKE = text(
         INSERT INTO users (id, ip_hash, username)
         SELECT CAST(:user_id AS uuid), :ip_hash, :username
         WHERE EXISTS (SELECT 1 FROM video) AND NOT EXISTS (SELECT 1 FROM found_user)
-        ON CONFLICT (ip_hash) DO UPDATE SET ip_hash = EXCLUDED.ip_hash
+        ON CONFLICT (ip_hash) DO UPDATE SET username = users.username
         RETURNING id
     ), client AS (
         SELECT id FROM found_user UNION ALL SELECT id FROM new_user
