@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from conftest import RunningApp, execute, make_settings, running_app, scalar, seed_demo
@@ -108,6 +110,13 @@ async def test_list_is_newest_like_first(client: httpx.AsyncClient, database: Da
     response = await client.get(LIKES)
     assert response.json() == [_video(9), _video(2), _video(5)]
     assert "link" not in response.headers
+
+
+async def test_likes_in_quick_succession_list_newest_first(client: httpx.AsyncClient) -> None:
+    for number in (4, 1, 6):
+        await client.put(f"/api/videos/{_video(number)}/like")
+        await asyncio.sleep(0.002)
+    assert (await client.get(LIKES)).json() == [_video(6), _video(1), _video(4)]
 
 
 async def test_list_leaves_out_unliked_and_other_clients_likes(

@@ -234,6 +234,11 @@ class PostgresLikeWriter:
         return LikeChange(video_found=bool(row.video_found), liked=False, changed=bool(row.removed))
 
 
+# CURRENT_TIMESTAMP, the column default, keeps whole seconds; with milliseconds a client's
+# likes made in quick succession still list newest first.
+_SQLITE_NOW = func.strftime("%Y-%m-%d %H:%M:%f", "now")
+
+
 class SqliteLikeWriter:
     async def toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
         found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
@@ -252,7 +257,11 @@ class SqliteLikeWriter:
             return LikeChange(video_found=True, liked=False, changed=True)
         await conn.execute(
             insert(video_likes).values(
-                id=uuid.uuid4(), video_id=video_id, user_id=user.id, is_like=True
+                id=uuid.uuid4(),
+                video_id=video_id,
+                user_id=user.id,
+                is_like=True,
+                created_at=_SQLITE_NOW,
             )
         )
         await _add_to_counter(conn, video_id=video_id, delta=1)
@@ -265,7 +274,13 @@ class SqliteLikeWriter:
         user = await get_or_create_user(conn, ip_hash=ip_hash)
         added = await conn.execute(
             sqlite_insert(video_likes)
-            .values(id=uuid.uuid4(), video_id=video_id, user_id=user.id, is_like=True)
+            .values(
+                id=uuid.uuid4(),
+                video_id=video_id,
+                user_id=user.id,
+                is_like=True,
+                created_at=_SQLITE_NOW,
+            )
             .on_conflict_do_nothing(index_elements=["video_id", "user_id"])
         )
         if added.rowcount:
