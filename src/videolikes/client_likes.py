@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, select, tuple_, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    any_,
+    bindparam,
+    select,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,7 +41,7 @@ class LikedPage:
     next_key: LikedKey | None
 
 
-def _this_clients_likes(ip_hash: str) -> Any:
+def _this_clients_likes(ip_hash: str) -> Select[str]:
     return (
         select(video_likes.c.video_id)
         .join(users, users.c.id == video_likes.c.user_id)
