@@ -149,12 +149,15 @@ function formatLength(seconds) {
   return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
 }
 
-// A stable colour per video for its placeholder poster (FNV-1a, which spreads ids that
-// differ only in their last digit).
+// A stable colour per video for its placeholder poster: FNV-1a, then a mixing step, because
+// FNV's low bits barely change between ids that differ only in their last digits.
 function hueClass(id) {
   let hash = 0x811c9dc5;
-  for (const char of id) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
-  return `hue-${hash % 8}`;
+  for (const char of id) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193);
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  return `hue-${(hash >>> 0) % 8}`;
 }
 
 function explain(error, title) {

@@ -1,0 +1,431 @@
+"""The page in Debian's Chromium, driven by Playwright, against a real `videolikes serve`.
+
+Each test gets its own server process on a free port with a freshly migrated and seeded
+SQLite file (made by the CLI), and its own browser profile. Server failures are real: the test
+changes the database under the running server. Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import IN_CI, TEST_IP_HASH_SECRET
+from fake_recaptcha import FakeRecaptcha
+from playwright.sync_api import (
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Request,
+    Route,
+    expect,
+    sync_playwright,
+)
+
+from videolikes.config import Settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without the background-networking flags Chromium keeps calling Google's services, which a
+# closed network refuses; the rest keep a fresh profile quiet and headless-friendly.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIDEOLIKES = Path(sys.executable).with_name("videolikes")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+SERVER_START_TIMEOUT = 30.0
+EXPECT_TIMEOUT_MS = 10_000
+
+SITE_KEY = "6LcBrowserTestSiteKey"
+RECAPTCHA_STUB = """
+(() => {
+  let issued = 0;
+  window.grecaptcha = {
+    ready(callback) { setTimeout(callback, 0); },
+    execute(siteKey, options) {
+      issued += 1;
+      return Promise.resolve(`stub-${options.action}-${siteKey}-${issued}`);
+    },
+  };
+})();
+"""
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    message = f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+    if IN_CI:
+        pytest.fail(f"{message}; CI requires it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium_installed() -> None:
+    # Autouse, so a missing Chromium skips before any server is started.
+    _require_chromium()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _environment(database: Path, **overrides: str) -> dict[str, str]:
+    # Nothing from the caller's environment may configure the server under test.
+    settings = {name.upper() for name in Settings.model_fields}
+    environment = {k: v for k, v in os.environ.items() if k.upper() not in settings}
+    environment.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        IP_HASH_SECRET=TEST_IP_HASH_SECRET,
+        LOG_LEVEL="warning",
+    )
+    environment.update(overrides)
+    return environment
+
+
+def _cli(database: Path, *args: str) -> None:
+    subprocess.run(
+        [str(VIDEOLIKES), *args], env=_environment(database), check=True, capture_output=True
+    )
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    database = tmp_path_factory.mktemp("browser") / "template.db"
+    _cli(database, "db", "upgrade")
+    _cli(database, "seed", "--demo")
+    return database
+
+
+@dataclass
+class Server:
+    url: str
+    database: Path
+    log: Path
+
+    def sql(self, statement: str, *params: Any) -> None:
+        """Changes the database under the running server, as an operator could."""
+        with closing(sqlite3.connect(self.database, isolation_level=None)) as conn:
+            conn.execute(statement, params)
+
+    def get(self, path: str) -> Any:
+        response = httpx.get(self.url + path, trust_env=False)
+        response.raise_for_status()
+        return response.json()
+
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def start_server(seeded_template: Path, tmp_path: Path) -> Iterator[ServerFactory]:
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(**environment: str) -> Server:
+        database = tmp_path / f"videolikes-{len(processes)}.db"
+        shutil.copyfile(seeded_template, database)
+        port = _free_port()
+        server = Server(f"http://127.0.0.1:{port}", database, tmp_path / f"server-{port}.log")
+        with server.log.open("wb") as log:
+            processes.append(
+                subprocess.Popen(
+                    [str(VIDEOLIKES), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                    env=_environment(database, **environment),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        _wait_until_healthy(server, processes[-1])
+        return server
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_healthy(server: Server, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"videolikes serve exited:\n{server.log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/health", trust_env=False).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"videolikes serve did not answer in {SERVER_START_TIMEOUT}s")
+
+
+@pytest.fixture
+def server(start_server: ServerFactory) -> Server:
+    return start_server()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    """One Chromium for the module, started on a fresh, empty profile."""
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            tmp_path_factory.mktemp("chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800},
+            color_scheme="light",
+        )
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
+        expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(chromium: BrowserContext) -> Iterator[Page]:
+    # Every test's server listens on a new port, a new origin: nothing carries over.
+    page = chromium.new_page()
+    yield page
+    page.close()
+
+
+@dataclass
+class Visit:
+    """One open page, with what it requested and any policy violation Chromium reported."""
+
+    page: Page
+    requests: list[Request] = field(default_factory=list)
+    policy_violations: list[str] = field(default_factory=list)
+
+    def record_request(self, request: Request) -> None:
+        self.requests.append(request)
+
+    def record_console(self, message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            self.policy_violations.append(message.text)
+
+    def card(self, video_id: str) -> Locator:
+        return self.page.locator(f'.card[data-video-id="{video_id}"]')
+
+    def like_button(self, video_id: str) -> Locator:
+        return self.card(video_id).locator("button.like")
+
+    def likes_shown(self, video_id: str) -> int:
+        return int(self.card(video_id).locator(".likes-count").inner_text().replace(",", ""))
+
+    def click_like(self, video_id: str) -> None:
+        button = self.like_button(video_id)
+        button.click()
+        # The click's request is answered (and the page has settled) once busy is cleared.
+        expect(button).not_to_have_attribute("aria-busy", "true")
+
+    def writes(self) -> list[Request]:
+        return [r for r in self.requests if r.method != "GET" and "/api/" in r.url]
+
+
+def open_page(page: Page, url: str, videos: int) -> Visit:
+    visit = Visit(page)
+    page.on("request", visit.record_request)
+    page.on("console", visit.record_console)
+    page.goto(url)
+    expect(page.locator(".card")).to_have_count(videos)
+    return visit
+
+
+def _length(seconds: int) -> str:
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def test_like_counts_at_once_survives_a_reload_and_unlike_takes_it_back(
+    server: Server, page: Page
+) -> None:
+    catalogue = server.get("/api/videos")
+    visit = open_page(page, server.url, len(catalogue))
+
+    first = visit.page.locator(".card").first
+    top = catalogue[0]
+    expect(first.locator(".title")).to_have_text(top["title"])
+    expect(first.locator(".length")).to_have_text(_length(top["length"]))
+    expect(first.locator(".views")).to_have_text(f"{top['views']:,} views")
+
+    video = catalogue[1]["id"]
+    before = visit.likes_shown(video)
+    expect(visit.like_button(video)).to_have_attribute("aria-pressed", "false")
+
+    visit.click_like(video)
+    expect(visit.like_button(video)).to_have_attribute("aria-pressed", "true")
+    assert visit.likes_shown(video) == before + 1
+    assert server.get(f"/api/videos/{video}/like") == {"userLike": True}
+    ARTIFACTS.mkdir(exist_ok=True)
+    visit.page.screenshot(path=ARTIFACTS / "page.png")
+
+    visit.page.reload()
+    expect(visit.page.locator(".card")).to_have_count(len(catalogue))
+    expect(visit.like_button(video)).to_have_attribute("aria-pressed", "true")
+    assert visit.likes_shown(video) == before + 1
+
+    visit.click_like(video)
+    expect(visit.like_button(video)).to_have_attribute("aria-pressed", "false")
+    assert visit.likes_shown(video) == before
+    assert server.get(f"/api/videos/{video}/like") == {"userLike": None}
+    assert visit.policy_violations == []
+
+
+def test_page_asks_for_a_page_of_videos_and_sends_no_recaptcha_without_a_site_key(
+    server: Server, page: Page
+) -> None:
+    catalogue = server.get("/api/videos")
+    visit = open_page(page, server.url, len(catalogue))
+    visit.click_like(catalogue[0]["id"])
+
+    urls = [request.url for request in visit.requests]
+    assert f"{server.url}/api/videos?limit=50" in urls
+    assert not [url for url in urls if "google.com" in url or "gstatic.com" in url]
+    assert visit.writes()
+    assert all("x-recaptcha-token" not in request.headers for request in visit.writes())
+
+
+def test_like_of_a_video_deleted_meanwhile_says_so_and_restores_the_button(
+    server: Server, page: Page
+) -> None:
+    catalogue = server.get("/api/videos")
+    visit = open_page(page, server.url, len(catalogue))
+    video = catalogue[2]
+    before = visit.likes_shown(video["id"])
+
+    server.sql("DELETE FROM videos WHERE id = ?", video["id"])
+    visit.click_like(video["id"])
+
+    error = visit.card(video["id"]).locator(".card-error")
+    expect(error).to_have_text(f"“{video['title']}” is no longer available (404: Video not found).")
+    expect(visit.like_button(video["id"])).to_have_attribute("aria-pressed", "false")
+    expect(visit.like_button(video["id"])).to_be_disabled()
+    assert visit.likes_shown(video["id"]) == before
+
+
+def test_server_error_is_shown_and_the_true_state_kept_until_the_database_is_back(
+    server: Server, page: Page
+) -> None:
+    catalogue = server.get("/api/videos")
+    visit = open_page(page, server.url, len(catalogue))
+    video = catalogue[0]["id"]
+    button = visit.like_button(video)
+    error = visit.card(video).locator(".card-error")
+    visit.click_like(video)
+    expect(button).to_have_attribute("aria-pressed", "true")
+    liked_count = visit.likes_shown(video)
+
+    # The server's queries now fail inside the database: a real 503 from the real server.
+    server.sql("ALTER TABLE video_likes RENAME TO video_likes_away")
+    visit.click_like(video)
+    expect(error).to_have_text(
+        "The server could not save your like (503: Service unavailable). Try again later."
+    )
+    expect(button).to_have_attribute("aria-pressed", "true")
+    assert visit.likes_shown(video) == liked_count
+    ARTIFACTS.mkdir(exist_ok=True)
+    visit.card(video).screenshot(path=ARTIFACTS / "page-server-error.png")
+
+    server.sql("ALTER TABLE video_likes_away RENAME TO video_likes")
+    visit.click_like(video)
+    expect(error).to_be_empty()
+    expect(button).to_have_attribute("aria-pressed", "false")
+    assert visit.likes_shown(video) == liked_count - 1
+
+
+def test_every_write_carries_a_fresh_recaptcha_token_for_action_like_video(
+    start_server: ServerFactory, page: Page, fake_recaptcha: FakeRecaptcha
+) -> None:
+    server = start_server(
+        RECAPTCHA_SITE_KEY=SITE_KEY,
+        RECAPTCHA_SECRET_KEY="browser-test-secret",
+        RECAPTCHA_VERIFY_URL=fake_recaptcha.url,
+        RECAPTCHA_EXPECTED_ACTION="like_video",
+    )
+    scripts: list[str] = []
+
+    def serve_stub(route: Route) -> None:
+        scripts.append(route.request.url)
+        route.fulfill(content_type="text/javascript", body=RECAPTCHA_STUB)
+
+    # Google's script cannot be fetched here; a stand-in with its API answers for it.
+    page.route("https://www.google.com/recaptcha/api.js*", serve_stub)
+    catalogue = server.get("/api/videos")
+    visit = open_page(page, server.url, len(catalogue))
+    video = catalogue[0]["id"]
+
+    visit.click_like(video)
+    expect(visit.like_button(video)).to_have_attribute("aria-pressed", "true")
+    visit.click_like(video)
+    expect(visit.like_button(video)).to_have_attribute("aria-pressed", "false")
+
+    assert scripts == [f"https://www.google.com/recaptcha/api.js?render={SITE_KEY}"]
+    tokens = [request.headers.get("x-recaptcha-token") for request in visit.writes()]
+    assert all(token and token.startswith(f"stub-like_video-{SITE_KEY}-") for token in tokens)
+    assert len(set(tokens)) == len(tokens)
+    verified = [request.form["response"] for request in fake_recaptcha.requests]
+    assert len(verified) == 2
+    assert set(verified) <= set(tokens)
+    assert visit.policy_violations == []
+
+
+def test_like_button_works_from_the_keyboard(server: Server, page: Page) -> None:
+    catalogue = server.get("/api/videos")
+    visit = open_page(page, server.url, len(catalogue))
+    video = catalogue[0]["id"]
+
+    visit.page.keyboard.press("Tab")  # the skip link comes first
+    visit.page.keyboard.press("Tab")
+    expect(visit.like_button(video)).to_be_focused()
+    visit.page.keyboard.press("Space")
+    expect(visit.like_button(video)).to_have_attribute("aria-pressed", "true")
+    expect(visit.like_button(video)).to_be_focused()
+
+
+def test_phone_screen_shows_one_column_without_sideways_scrolling_in_dark_mode(
+    server: Server, page: Page
+) -> None:
+    catalogue = server.get("/api/videos")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    page.goto(server.url)
+    cards = page.locator(".card")
+    expect(cards).to_have_count(len(catalogue))
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    first, second = (cards.nth(i).bounding_box() for i in (0, 1))
+    assert first is not None
+    assert second is not None
+    assert first["x"] == second["x"]
+    assert second["y"] > first["y"] + first["height"]
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(15, 17, 21)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "page-phone-dark.png")
