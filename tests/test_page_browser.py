@@ -429,3 +429,57 @@ def test_phone_screen_shows_one_column_without_sideways_scrolling_in_dark_mode(
     assert background == "rgb(15, 17, 21)"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "page-phone-dark.png")
+
+
+# Refusals the real server gives only under conditions a test cannot create cheaply (a rate
+# limit, a rejected reCAPTCHA token, a dropped connection), answered by the browser itself:
+# these pin the page's wording and its recovery, not the server's behaviour.
+@dataclass(frozen=True)
+class Refusal:
+    status: int | None  # None: the connection fails
+    error: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+SIMULATED_FAILURES = {
+    "429": (
+        Refusal(429, "Too many requests", {"Retry-After": "30"}),
+        "Too many likes in a short time. Try again in 30 seconds.",
+    ),
+    "403": (
+        Refusal(403, "reCAPTCHA verification failed"),
+        "Your like was refused because the request could not be verified "
+        "(403: reCAPTCHA verification failed). Reload the page and try again.",
+    ),
+    "network": (Refusal(None), "Could not reach the server. Check your connection and try again."),
+}
+
+
+@pytest.mark.parametrize("failure", SIMULATED_FAILURES)
+def test_refused_or_lost_write_is_explained_and_the_button_restored(
+    server: Server, page: Page, failure: str
+) -> None:
+    refusal, message = SIMULATED_FAILURES[failure]
+
+    def refuse_writes(route: Route) -> None:
+        if route.request.method == "GET":
+            route.continue_()
+        elif refusal.status is None:
+            route.abort("connectionrefused")
+        else:
+            route.fulfill(
+                status=refusal.status, headers=refusal.headers, json={"error": refusal.error}
+            )
+
+    catalogue = server.get("/api/videos")
+    visit = open_page(page, server.url, len(catalogue))
+    video = catalogue[0]["id"]
+    before = visit.likes_shown(video)
+    page.route(f"{server.url}/api/videos/*/like", refuse_writes)
+
+    visit.click_like(video)
+    expect(visit.card(video).locator(".card-error")).to_have_text(message)
+    expect(visit.like_button(video)).to_have_attribute("aria-pressed", "false")
+    expect(visit.like_button(video)).to_be_enabled()
+    assert visit.likes_shown(video) == before
+    assert server.get(f"/api/videos/{video}/like") == {"userLike": None}
