@@ -483,3 +483,34 @@ def test_refused_or_lost_write_is_explained_and_the_button_restored(
     expect(visit.like_button(video)).to_be_enabled()
     assert visit.likes_shown(video) == before
     assert server.get(f"/api/videos/{video}/like") == {"userLike": None}
+
+
+def test_load_more_follows_the_link_header_until_the_last_page(server: Server, page: Page) -> None:
+    catalogue = server.get("/api/videos")
+    first_page = 20
+    next_path = "/api/videos?limit=50&cursor=page-2"
+    asked: list[str] = []
+
+    # The server on this branch answers the whole list at once; the browser splits the real
+    # answer into two pages joined by a Link header, as a paging server sends them.
+    def two_pages(route: Route) -> None:
+        asked.append(route.request.url.removeprefix(server.url))
+        videos = route.fetch(url=f"{server.url}/api/videos").json()
+        if route.request.url.endswith("cursor=page-2"):
+            route.fulfill(json=videos[first_page:])
+        else:
+            link = f'<{next_path}>; rel="next"'
+            route.fulfill(json=videos[:first_page], headers={"Link": link})
+
+    page.route(f"{server.url}/api/videos?*", two_pages)
+    visit = open_page(page, server.url, first_page)
+    more = page.get_by_role("button", name="Load more videos")
+    more.click()
+
+    expect(page.locator(".card")).to_have_count(len(catalogue))
+    expect(more).to_be_hidden()
+    shown = page.locator(".card").evaluate_all("cards => cards.map(c => c.dataset.videoId)")
+    assert shown == [video["id"] for video in catalogue]
+    assert asked == ["/api/videos?limit=50", next_path]
+    expect(page.locator("#status")).to_have_text(f"{len(catalogue)} videos")
+    assert visit.policy_violations == []
