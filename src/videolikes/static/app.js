@@ -5,6 +5,9 @@ const PAGE_SIZE = 50;
 const RECAPTCHA_ACTION = "like_video";
 // Per-video status requests in flight at once, when the server has no batch endpoint.
 const STATUS_CONCURRENCY = 6;
+// Past these, a request or reCAPTCHA counts as failed instead of leaving a button busy.
+const REQUEST_TIMEOUT_MS = 15000;
+const RECAPTCHA_TIMEOUT_MS = 10000;
 
 const numbers = new Intl.NumberFormat("en");
 
@@ -26,7 +29,12 @@ async function api(method, path, token) {
   if (token) headers["X-Recaptcha-Token"] = token;
   let response;
   try {
-    response = await fetch(path, { method, headers, cache: "no-store" });
+    response = await fetch(path, {
+      method,
+      headers,
+      cache: "no-store",
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
   } catch {
     throw new ApiError(0, null, null);
   }
@@ -45,10 +53,10 @@ function likePath(id) {
 // The next page's path from `Link: <...>; rel="next"`, kept on this origin.
 function nextPageFrom(response) {
   const header = response.headers.get("Link") || "";
-  for (const part of header.split(",")) {
-    const match = /<([^>]*)>\s*;(?:.*;)?\s*rel="?([^";]*)"?/.exec(part);
-    if (match && match[2].split(/\s+/).includes("next")) {
-      const url = new URL(match[1], response.url);
+  for (const [, target, params] of header.matchAll(/<([^>]*)>([^<]*)/g)) {
+    const rel = /;\s*rel\s*=\s*"?([^";,]*)/i.exec(params);
+    if (rel && rel[1].trim().split(/\s+/).includes("next")) {
+      const url = new URL(target, response.url);
       return url.pathname + url.search;
     }
   }
@@ -113,12 +121,13 @@ function loadRecaptcha() {
     const script = document.createElement("script");
     script.src = `https://www.google.com/recaptcha/api.js?render=${encodeURIComponent(siteKey)}`;
     script.async = true;
-    script.onload = () => window.grecaptcha.ready(resolve);
-    script.onerror = () => {
+    const fail = () => {
       script.remove();
       recaptchaLoaded = null; // the next write tries again
       reject(new RecaptchaUnavailable());
     };
+    script.onload = () => (window.grecaptcha ? window.grecaptcha.ready(resolve) : fail());
+    script.onerror = fail;
     document.head.append(script);
   });
   return recaptchaLoaded;
@@ -127,11 +136,19 @@ function loadRecaptcha() {
 // A fresh token for every write: tokens are single-use and expire after two minutes.
 async function recaptchaToken() {
   if (!siteKey) return null;
-  await loadRecaptcha();
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new RecaptchaUnavailable()), RECAPTCHA_TIMEOUT_MS);
+  });
+  const token = loadRecaptcha().then(() =>
+    window.grecaptcha.execute(siteKey, { action: RECAPTCHA_ACTION }),
+  );
   try {
-    return await window.grecaptcha.execute(siteKey, { action: RECAPTCHA_ACTION });
+    return await Promise.race([token, timeout]);
   } catch {
     throw new RecaptchaUnavailable();
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -197,6 +214,7 @@ class Card {
     this.likes = video.likes; // the server's count for `liked`
     this.liked = liked; // the server's answer for this client
     this.busy = false;
+    this.gone = false; // deleted on the server: nothing left to like
 
     this.element = cardTemplate.content.firstElementChild.cloneNode(true);
     const find = (selector) => this.element.querySelector(selector);
@@ -232,7 +250,7 @@ class Card {
   }
 
   async toggle() {
-    if (this.busy) return;
+    if (this.busy || this.gone) return;
     const want = !this.liked;
     this.busy = true;
     this.button.setAttribute("aria-busy", "true");
@@ -244,7 +262,7 @@ class Card {
     } catch (error) {
       this.show(this.liked, this.likes);
       this.error.textContent = explain(error, this.title);
-      await this.reload(error);
+      await this.refresh(error);
     } finally {
       this.busy = false;
       this.button.removeAttribute("aria-busy");
@@ -253,17 +271,23 @@ class Card {
 
   // After a failed write, asks the server for the true state: a lost answer may hide a
   // write that did happen.
-  async reload(writeError) {
+  async refresh(writeError) {
     if (writeError.status === 404) {
-      this.button.disabled = true;
+      this.markGone();
       return;
     }
     try {
       this.confirm((await api("GET", likePath(this.id))).body.userLike === true);
     } catch (error) {
-      if (error.status === 404) this.button.disabled = true;
+      if (error.status === 404) this.markGone();
       // Otherwise the last confirmed state stays shown, with the write's error above.
     }
+  }
+
+  // aria-disabled rather than disabled, so keyboard focus stays on the button.
+  markGone() {
+    this.gone = true;
+    this.button.setAttribute("aria-disabled", "true");
   }
 }
 
