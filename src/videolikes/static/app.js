@@ -68,6 +68,8 @@ let batchStatus = null; // GET /api/me/likes?ids=...
 let idempotentWrites = null; // PUT and DELETE /api/videos/{id}/like
 
 async function userLikes(ids) {
+  // Without ids the batch endpoint lists this client's likes instead: never ask it that.
+  if (ids.length === 0) return new Map();
   if (batchStatus !== false) {
     const query = ids.map(encodeURIComponent).join(",");
     try {
