@@ -21,7 +21,8 @@ from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
 from videolikes.responses import error_response
-from videolikes.routes import health, likes, me, page, videos
+from videolikes.routes import health, likes, me, videos
+from videolikes.routes.page import add_page
 from videolikes.state import AppState
 
 _log = logging.getLogger(__name__)
@@ -76,10 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    for router in (videos.router, likes.router, me.router, health.router, page.router):
+    for router in (videos.router, likes.router, me.router, health.router):
         app.include_router(router)
-    app.mount(page.STATIC_PATH, page.static_files(), name="static")
     _add_error_handlers(app)
+    add_page(app)
     return app
 
 

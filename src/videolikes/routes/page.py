@@ -13,7 +13,7 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
@@ -44,8 +44,9 @@ _RECAPTCHA_POLICY = {
 router = APIRouter(include_in_schema=False)
 
 
-def static_files() -> StaticFiles:
-    return StaticFiles(packages=[STATIC_PACKAGE])
+def add_page(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount(STATIC_PATH, StaticFiles(packages=[STATIC_PACKAGE]), name="static")
 
 
 def content_security_policy(site_key: str | None) -> str:
