@@ -79,8 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (videos.router, likes.router, me.router, health.router):
         app.include_router(router)
-    _add_error_handlers(app)
     add_page(app)
+    _add_error_handlers(app)
     return app
 
 
