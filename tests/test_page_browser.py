@@ -1,8 +1,9 @@
 """The page in Debian's Chromium, driven by Playwright, against a real `videolikes serve`.
 
 Each test gets its own server process on a free port with a freshly migrated and seeded
-SQLite file (made by the CLI), and its own browser profile. Server failures are real: the test
-changes the database under the running server. Screenshots go to tests/artifacts/.
+SQLite file (made by the CLI), and its own page; one Chromium, started on a fresh empty
+profile, serves the module. Server failures are real: the test changes the database under the
+running server. Screenshots go to tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -105,9 +106,11 @@ def _environment(database: Path, **overrides: str) -> dict[str, str]:
 
 
 def _cli(database: Path, *args: str) -> None:
-    subprocess.run(
-        [str(VIDEOLIKES), *args], env=_environment(database), check=True, capture_output=True
+    done = subprocess.run(
+        [str(VIDEOLIKES), *args], env=_environment(database), capture_output=True, text=True
     )
+    if done.returncode != 0:
+        pytest.fail(f"videolikes {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
 @pytest.fixture(scope="session")
