@@ -22,6 +22,7 @@ from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
 from videolikes.responses import error_response
 from videolikes.routes import health, likes, me, videos
+from videolikes.routes.page import add_page
 from videolikes.state import AppState
 
 _log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (videos.router, likes.router, me.router, health.router):
         app.include_router(router)
+    add_page(app)
     _add_error_handlers(app)
     return app
 
