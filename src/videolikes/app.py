@@ -20,6 +20,8 @@ from videolikes.db import Database, create_engine
 from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.middleware import add_abuse_middleware, with_security_headers
+from videolikes.ratelimit import open_rate_limiter
 from videolikes.responses import error_response
 from videolikes.routes import health, likes, me, videos
 from videolikes.state import AppState
@@ -44,7 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.warn_about_development_defaults()
         database = Database(create_engine(settings))
         secret = settings.recaptcha_secret_key
-        async with httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client:
+        async with (
+            httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client,
+            open_rate_limiter(settings) as rate_limiter,
+        ):
             app.state.services = AppState(
                 settings=settings,
                 database=database,
@@ -64,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     hostnames=settings.recaptcha_hostnames,
                 ),
                 likes=LikeService(database),
+                rate_limiter=rate_limiter,
             )
             try:
                 yield
@@ -79,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (videos.router, likes.router, me.router, health.router):
         app.include_router(router)
     _add_error_handlers(app)
+    add_abuse_middleware(app, settings)
     return app
 
 
@@ -103,7 +110,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         _log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "Internal server error")
+        return with_security_headers(error_response(500, "Internal server error"))
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, invalid_input)
