@@ -146,10 +146,6 @@ class RateLimiter:
         self._retry_at = 0.0
         self._healthy = True
 
-    @property
-    def storage(self) -> Storage:
-        return self._storage
-
     async def check(self, client: str, *, write: bool) -> Rejection | None:
         """Count one request by `client`; the rejection to answer with, or None to serve it."""
         if self._timeout is None:
