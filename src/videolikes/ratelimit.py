@@ -107,7 +107,9 @@ class Rejection:
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
-UNAVAILABLE = Rejection(503, "Service unavailable")
+# Redis is tried again RETRY_INTERVAL after a failure: a client may come back as soon.
+_RETRY_SOON = str(math.ceil(RETRY_INTERVAL)).encode("ascii")
+UNAVAILABLE = Rejection(503, "Service unavailable", ((b"retry-after", _RETRY_SOON),))
 
 
 def too_many_requests(item: RateLimitItem, retry_after: int) -> Rejection:
