@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pydantic
 import pytest
 from conftest import REDIS_URL, RunningApp, make_settings, require_redis, running_app, seed_demo
 from redis_server import PrivateRedis, require_redis_server_binary
 from starlette.types import ASGIApp, Message
 
+from videolikes.config import Settings
 from videolikes.db import Database, create_engine
 from videolikes.ratelimit import RETRY_INTERVAL, InProcessStorage
 
@@ -174,6 +176,12 @@ async def test_no_limits_apply_when_disabled(sqlite_url: str) -> None:
         async with api.client() as client:
             statuses = {(await client.post(LIKE)).status_code for _ in range(10)}
         assert statuses == {200}
+
+
+@pytest.mark.parametrize("limit", ["lots", "0/minute", "10/fortnight", ""])
+def test_settings_refuse_a_rate_limit_that_is_not_one(limit: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="expected a rate limit"):
+        Settings(rate_limit_writes=limit)
 
 
 async def test_in_process_storage_starts_a_new_window_after_expiry() -> None:

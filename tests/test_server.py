@@ -6,19 +6,21 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import redis
-from conftest import REDIS_URL, make_settings, require_redis, seed_demo
+from conftest import REDIS_URL, Backend, make_settings, require_redis, seed_demo
 from redis_server import free_port
 
 from videolikes.db import Database, create_engine
@@ -28,14 +30,18 @@ LIKE = "/api/videos/DEMO00000001/like"
 VIDEOLIKES = Path(sys.executable).parent / "videolikes"
 
 
-@pytest.fixture
-async def database_url(sqlite_url: str) -> str:
-    database = Database(create_engine(make_settings(sqlite_url)))
+async def _seeded(url: str) -> str:
+    database = Database(create_engine(make_settings(url)))
     try:
         await seed_demo(database)
     finally:
         await database.dispose()
-    return sqlite_url
+    return url
+
+
+@pytest.fixture
+async def database_url(sqlite_url: str) -> str:
+    return await _seeded(sqlite_url)
 
 
 class Server:
@@ -135,9 +141,16 @@ async def test_two_workers_with_redis_give_one_client_exactly_the_limit(
     assert counts == {200: limit, 429: len(statuses) - limit}
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    with serve(tmp_path, DATABASE_URL=database_url) as server:
+@pytest.fixture(scope="module")
+async def server(
+    sqlite_backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Server]:
+    """One server for the request-head tests, which leave nothing behind."""
+    directory = tmp_path_factory.mktemp("server")
+    template = urlsplit(sqlite_backend.template_url).path.removeprefix("/")
+    shutil.copyfile(template, directory / "videolikes.db")
+    database_url = await _seeded(f"sqlite+aiosqlite:///{directory / 'videolikes.db'}")
+    with serve(directory, DATABASE_URL=database_url) as server:
         yield server
 
 
