@@ -20,6 +20,8 @@ from videolikes.db import Database, create_engine
 from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.middleware import add_abuse_middleware, with_security_headers
+from videolikes.ratelimit import open_rate_limiter
 from videolikes.responses import error_response
 from videolikes.routes import health, likes, me, videos
 from videolikes.routes.page import add_page
@@ -45,7 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.warn_about_development_defaults()
         database = Database(create_engine(settings))
         secret = settings.recaptcha_secret_key
-        async with httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client:
+        async with (
+            httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client,
+            open_rate_limiter(settings) as rate_limiter,
+        ):
             app.state.services = AppState(
                 settings=settings,
                 database=database,
@@ -65,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     hostnames=settings.recaptcha_hostnames,
                 ),
                 likes=LikeService(database),
+                rate_limiter=rate_limiter,
             )
             try:
                 yield
@@ -81,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     add_page(app)
     _add_error_handlers(app)
+    add_abuse_middleware(app, settings)
     return app
 
 
@@ -105,7 +112,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         _log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "Internal server error")
+        return with_security_headers(error_response(500, "Internal server error"))
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, invalid_input)

@@ -12,6 +12,7 @@ from videolikes.config import Settings
 from videolikes.db import Database
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class AppState:
     identity: ClientIdentity
     captcha: RecaptchaVerifier
     likes: LikeService
+    rate_limiter: RateLimiter | None = None
 
 
 def app_state(request: Request) -> AppState:
