@@ -21,9 +21,12 @@ from videolikes.db import Database, create_engine
 from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.middleware import add_abuse_middleware, with_security_headers
 from videolikes.openapi import serve_corrected_openapi
+from videolikes.ratelimit import open_rate_limiter
 from videolikes.responses import error_response
 from videolikes.routes import health, likes, me, videos
+from videolikes.routes.page import add_page
 from videolikes.state import AppState
 
 _log = logging.getLogger(__name__)
@@ -46,7 +49,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.warn_about_development_defaults()
         database = Database(create_engine(settings))
         secret = settings.recaptcha_secret_key
-        async with httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client:
+        async with (
+            httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client,
+            open_rate_limiter(settings) as rate_limiter,
+        ):
             app.state.services = AppState(
                 settings=settings,
                 database=database,
@@ -67,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ),
                 likes=LikeService(database),
                 cursors=Cursors(settings.ip_hash_secret.get_secret_value().encode()),
+                rate_limiter=rate_limiter,
             )
             try:
                 yield
@@ -81,8 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (videos.router, likes.router, me.router, health.router):
         app.include_router(router)
+    add_page(app)
     _add_error_handlers(app)
     serve_corrected_openapi(app)
+    add_abuse_middleware(app, settings)
     return app
 
 
@@ -107,7 +116,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         _log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "Internal server error")
+        return with_security_headers(error_response(500, "Internal server error"))
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, invalid_input)

@@ -13,6 +13,7 @@ from videolikes.cursors import Cursors
 from videolikes.db import Database
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class AppState:
     captcha: RecaptchaVerifier
     likes: LikeService
     cursors: Cursors
+    rate_limiter: RateLimiter | None = None
 
 
 def app_state(request: Request) -> AppState:
