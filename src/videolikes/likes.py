@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from videolikes.db import Database
 from videolikes.errors import VideoNotFound
+from videolikes.metrics import record_like_change
 from videolikes.repository import LikeChange, like_status, like_writer_for
 
 
@@ -22,6 +23,7 @@ class LikeService:
     async def toggle(self, *, video_id: str, ip_hash: str) -> bool:
         async with self._database.unit_of_work() as conn:
             change = await self._writer.toggle(conn, video_id=video_id, ip_hash=ip_hash)
+        record_like_change(change)
         return _liked_or_not_found(change)
 
 

@@ -233,3 +233,7 @@ def _upsert_insert(conn: AsyncConnection, table: Table) -> pg_insert_type | sqli
     if conn.dialect.name == "sqlite":
         return sqlite_insert(table)
     return pg_insert(table)
+
+
+async def ping(conn: AsyncConnection) -> None:
+    await conn.execute(text("SELECT 1"))

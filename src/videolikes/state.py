@@ -12,6 +12,7 @@ from videolikes.config import Settings
 from videolikes.db import Database
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.readiness import Readiness
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class AppState:
     identity: ClientIdentity
     captcha: RecaptchaVerifier
     likes: LikeService
+    readiness: Readiness
 
 
 def app_state(request: Request) -> AppState:
