@@ -1,9 +1,15 @@
-"""The `videolikes` command: serve, db upgrade, seed, import."""
+"""The `videolikes` command: serve, db upgrade/adopt, seed, import, reconcile, config."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -15,6 +21,8 @@ from videolikes.config import Settings
 from videolikes.db import Database, create_engine
 from videolikes.demo import demo_videos
 from videolikes.importer import ImportFileError, import_videos
+from videolikes.logging_setup import configure_logging
+from videolikes.metrics import MULTIPROCESS_DIR_ENV
 from videolikes.repository import insert_missing_videos
 
 app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
@@ -37,21 +45,52 @@ def serve(
 ) -> None:
     """Serve the HTTP API."""
     settings = Settings()
-    uvicorn.run(
-        "videolikes.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        loop="uvloop",
-        http="httptools",
-        # Forwarding headers are read by videolikes itself, only from trusted proxies.
-        proxy_headers=False,
-        server_header=False,
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    configure_logging(settings.log_level, settings.log_format)
+    worker_count = workers or settings.workers
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    with _shared_metrics_directory(worker_count):
+        uvicorn.run(
+            "videolikes.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=worker_count,
+            loop="uvloop",
+            http="httptools",
+            # Forwarding headers are read by videolikes itself, only from trusted proxies.
+            proxy_headers=False,
+            server_header=False,
+            log_level=settings.log_level,
+            # Our handler formats uvicorn's own lines too (text or JSON); its access log would
+            # print client addresses, so the request middleware logs requests instead.
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=20,
+        )
+
+
+def _exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
+    # uvicorn finishes in-flight requests on SIGTERM, then raises the signal again so the
+    # process would end "killed by SIGTERM"; a stop that was asked for is a clean exit.
+    raise SystemExit(0)
+
+
+@contextmanager
+def _shared_metrics_directory(workers: int) -> Iterator[None]:
+    """With several workers, give prometheus-client a fresh directory to share samples in.
+
+    Set before the workers start, so each imports prometheus-client in multiprocess mode; a
+    directory the operator chose (the variable already set) is used as it is.
+    """
+    if workers == 1 or os.environ.get(MULTIPROCESS_DIR_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="videolikes-metrics-") as directory:
+        os.environ[MULTIPROCESS_DIR_ENV] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR_ENV]
 
 
 @db_app.command("upgrade")
