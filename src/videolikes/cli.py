@@ -23,6 +23,7 @@ from videolikes.demo import demo_videos
 from videolikes.importer import ImportFileError, import_videos
 from videolikes.logging_setup import configure_logging
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
+from videolikes.reconcile import ReconcileReport, reconcile
 from videolikes.repository import insert_missing_videos
 
 app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
@@ -147,6 +148,33 @@ def import_file(
     except ImportFileError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+
+
+@app.command("reconcile")
+def reconcile_counters(
+    fix: Annotated[bool, typer.Option("--fix", help="Correct the counters that drifted")] = False,
+) -> None:
+    """Report videos whose likes counter differs from their like rows; --fix corrects them.
+
+    Safe while serving: fixes run in small batches that lock only the videos they correct.
+    Exits 1 when drift was found and not fixed.
+    """
+
+    async def run() -> ReconcileReport:
+        database = Database(create_engine(Settings()))
+        try:
+            return await reconcile(database, fix=fix, say=typer.echo)
+        finally:
+            await database.dispose()
+
+    report = asyncio.run(run())
+    if report.drifted == 0:
+        typer.echo("every counter matches its like rows")
+        return
+    typer.echo(f"{report.drifted} videos drifted" + (f"; fixed {report.fixed}" if fix else ""))
+    if not fix:
+        typer.echo("run again with --fix to correct them", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -237,3 +237,57 @@ def _upsert_insert(conn: AsyncConnection, table: Table) -> pg_insert_type | sqli
 
 async def ping(conn: AsyncConnection) -> None:
     await conn.execute(text("SELECT 1"))
+
+
+@dataclass(frozen=True, slots=True)
+class CounterCheck:
+    video_id: str
+    counter: int
+    rows: int
+
+
+_COUNTER_PAGE = text(
+    """
+    SELECT page.id, page.likes,
+           (SELECT count(*) FROM video_likes AS l WHERE l.video_id = page.id AND l.is_like) AS rows
+    FROM (SELECT id, likes FROM videos WHERE id > :after ORDER BY id LIMIT :limit) AS page
+    ORDER BY page.id
+    """
+)
+
+
+async def counter_page(conn: AsyncConnection, *, after: str, limit: int) -> list[CounterCheck]:
+    """Counter and like rows of the next `limit` videos by id, reading without locks."""
+    result = await conn.execute(_COUNTER_PAGE, {"after": after, "limit": limit})
+    return [CounterCheck(row.id, row.likes, row.rows) for row in result]
+
+
+async def recount_likes(conn: AsyncConnection, video_ids: Sequence[str]) -> list[CounterCheck]:
+    """Set each video's counter to its like rows; returns the videos changed, with old counts.
+
+    Call inside a transaction. The video rows are locked first, in id order, by a statement
+    of their own; the recount that follows then takes a fresh snapshot that already holds
+    every like committed before the locks. A like committed later has not changed its
+    counter yet (a toggle updates its video row last, after our commit releases it), so it
+    adds its +1 to the recounted value rather than being counted twice or lost. Reconcile
+    never waits on a like row, so it cannot deadlock with a toggle (like row, then video row).
+    """
+    locked = await conn.execute(
+        select(videos.c.id, videos.c.likes)
+        .where(videos.c.id.in_(video_ids))
+        .order_by(videos.c.id)
+        .with_for_update()
+    )
+    before = {row.id: row.likes for row in locked}
+    counted = (
+        select(func.count())
+        .where(video_likes.c.video_id == videos.c.id, video_likes.c.is_like)
+        .scalar_subquery()
+    )
+    changed = await conn.execute(
+        update(videos)
+        .where(videos.c.id.in_(video_ids), videos.c.likes != counted)
+        .values(likes=counted)
+        .returning(videos.c.id, videos.c.likes)
+    )
+    return [CounterCheck(row.id, before[row.id], row.likes) for row in changed]
