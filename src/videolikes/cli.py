@@ -17,6 +17,7 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 
+from videolikes.adopt import BASELINE_REVISION, adopt, describe
 from videolikes.config import Settings
 from videolikes.db import Database, create_engine
 from videolikes.demo import demo_videos
@@ -99,6 +100,46 @@ def db_upgrade() -> None:
     """Apply every migration not yet applied (SQLite and PostgreSQL)."""
     command.upgrade(alembic_config(Settings().database_url), "head")
     typer.echo("database is at the latest revision")
+
+
+@db_app.command("adopt")
+def db_adopt(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report what adopting would do")
+    ] = False,
+) -> None:
+    """Take over a PostgreSQL database made by the original service, without touching a row.
+
+    Checks every table, column and constraint videolikes needs. Any mismatch is reported and
+    nothing changes (exit 1). Otherwise constraints get videolikes' names where they differ
+    and the migration baseline is recorded, so `db upgrade` works from then on.
+    """
+    settings = Settings()
+    if settings.is_sqlite:
+        typer.echo(
+            "db adopt takes over PostgreSQL databases; for SQLite run `db upgrade`", err=True
+        )
+        raise typer.Exit(2)
+    config = alembic_config(settings.database_url)
+    adoption = asyncio.run(adopt(settings.database_url, config, check_only=check))
+    if adoption.current_revision is not None:
+        typer.echo(f"already a videolikes database (revision {adoption.current_revision})")
+        return
+    if adoption.problems:
+        typer.echo("this database cannot be adopted as it is:", err=True)
+        typer.echo(describe(adoption.problems), err=True)
+        typer.echo("nothing was changed", err=True)
+        raise typer.Exit(1)
+    if adoption.renames:
+        typer.echo(("would " if check else "") + "give constraints videolikes' names:")
+        typer.echo(describe(adoption.renames))
+    if check:
+        typer.echo(f"compatible: adopting would record migration baseline {BASELINE_REVISION}")
+        return
+    typer.echo(
+        f"adopted: recorded migration baseline {BASELINE_REVISION}; no row was changed. "
+        "Next: videolikes db upgrade"
+    )
 
 
 @app.command()
