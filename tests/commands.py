@@ -9,6 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VIDEOLIKES = str(Path(sys.executable).parent / "videolikes")
+_SETTING_PREFIXES = (
+    "DATABASE_",
+    "REDIS_",
+    "RECAPTCHA_",
+    "IP_HASH_",
+    "LOG_",
+    "PROMETHEUS_",
+    "ENVIRONMENT",
+    "WORKERS",
+)
 
 
 @dataclass(frozen=True)
@@ -18,18 +28,18 @@ class Ran:
     err: str
 
 
-def command_env(database_url: str, **variables: str) -> dict[str, str]:
-    """The test process's environment with only the given settings for videolikes."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "REDIS_", "RECAPTCHA_", "LOG_", "PROMETHEUS_"))
-    }
-    env.update(DATABASE_URL=database_url, IP_HASH_SECRET="test-ip-hash-secret", **variables)
+def command_env(database_url: str, **variables: str | None) -> dict[str, str]:
+    """The test process's environment with only the given settings for videolikes.
+
+    A variable given as None is left unset.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith(_SETTING_PREFIXES)}
+    wanted = {"DATABASE_URL": database_url, "IP_HASH_SECRET": "test-ip-hash-secret", **variables}
+    env.update({key: value for key, value in wanted.items() if value is not None})
     return env
 
 
-async def videolikes(*args: str, database_url: str, **variables: str) -> Ran:
+async def videolikes(*args: str, database_url: str, **variables: str | None) -> Ran:
     process = await asyncio.create_subprocess_exec(
         VIDEOLIKES,
         *args,

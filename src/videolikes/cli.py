@@ -16,9 +16,10 @@ import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
 
 from videolikes.adopt import BASELINE_REVISION, adopt, describe
-from videolikes.config import Settings
+from videolikes.config import Settings, effective_configuration
 from videolikes.db import Database, create_engine
 from videolikes.demo import demo_videos
 from videolikes.importer import ImportFileError, import_videos
@@ -216,6 +217,18 @@ def reconcile_counters(
     if not fix:
         typer.echo("run again with --fix to correct them", err=True)
         raise typer.Exit(1)
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective configuration (environment variables), secrets masked."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for name, value in effective_configuration(settings):
+        typer.echo(f"{name}={value}")
 
 
 def main() -> None:
