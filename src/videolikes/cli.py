@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from videolikes.adopt import BASELINE_REVISION, adopt, describe
 from videolikes.config import Settings, effective_configuration
 from videolikes.db import Database, create_engine
 from videolikes.demo import demo_videos
-from videolikes.importer import ImportFileError, import_videos
+from videolikes.importer import ImportFileError, Progress, ProgressCallback, import_videos
 from videolikes.logging_setup import configure_logging
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
 from videolikes.reconcile import ReconcileReport, reconcile
@@ -173,7 +174,8 @@ def import_file(
     async def run() -> None:
         database = Database(create_engine(Settings()))
         try:
-            report = await import_videos(database, file)
+            with _import_progress() as on_progress:
+                report = await import_videos(database, file, on_progress)
         finally:
             await database.dispose()
         for error in report.errors:
@@ -190,6 +192,36 @@ def import_file(
     except ImportFileError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+
+
+PROGRESS_LINE_EVERY = 100_000
+_BAR_STEPS = 1000
+
+
+@contextmanager
+def _import_progress() -> Iterator[ProgressCallback]:
+    """A progress bar on a terminal; otherwise a plain line every PROGRESS_LINE_EVERY rows."""
+    if sys.stdout.isatty():
+        with typer.progressbar(length=_BAR_STEPS, label="importing", show_percent=True) as bar:
+            shown = 0
+
+            def advance(progress: Progress) -> None:
+                nonlocal shown
+                target = int(progress.fraction * _BAR_STEPS)
+                bar.update(target - shown)
+                shown = target
+
+            yield advance
+        return
+    next_line = PROGRESS_LINE_EVERY
+
+    def print_line(progress: Progress) -> None:
+        nonlocal next_line
+        if progress.rows >= next_line:
+            typer.echo(f"read {progress.rows} rows ({progress.fraction:.0%})")
+            next_line = (progress.rows // PROGRESS_LINE_EVERY + 1) * PROGRESS_LINE_EVERY
+
+    yield print_line
 
 
 @app.command("reconcile")
