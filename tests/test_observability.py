@@ -9,14 +9,18 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import REDIS_URL, make_settings, require_redis, running_app, seed_demo
+from asgi_lifespan import LifespanManager
+from conftest import REDIS_URL, RunningApp, make_settings, require_redis, running_app, seed_demo
 from fake_recaptcha import FakeRecaptcha
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from videolikes.app import create_app
 from videolikes.db import Database
 from videolikes.metrics import record_like_change
 from videolikes.repository import LikeChange
+from videolikes.responses import JSONBytes
 
 VIDEO = "DEMO00000001"
 LIKE = f"/api/videos/{VIDEO}/like"
@@ -336,3 +340,34 @@ def test_json_formatter_outside_a_request_uses_a_dash_for_the_id(
     logging.getLogger("videolikes.test").info("hello %s", "world")
     entry = _json_lines(capsys.readouterr().err)[-1]
     assert (entry["message"], entry["request_id"]) == ("hello world", "-")
+
+
+class _RefuseFlagged:
+    """Stands in for a rate limiter: answers 429 before routing when asked to."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (b"x-refuse", b"1") in scope["headers"]:
+            await JSONBytes(b'{"error":"Too many requests"}', status_code=429)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def test_an_answer_given_before_routing_is_counted_under_its_route(
+    database_url: str,
+) -> None:
+    app = create_app(make_settings(database_url))
+    app.add_middleware(_RefuseFlagged)
+    async with LifespanManager(app):
+        api = RunningApp(app, make_settings(database_url))
+        async with api.client() as client:
+            before = (await client.get("/metrics")).text
+            refused = await client.post(LIKE, headers={"X-Refuse": "1"})
+            after = (await client.get("/metrics")).text
+    assert refused.status_code == 429
+    assert refused.headers["x-request-id"]
+    labels = {"method": "POST", "route": LIKE_ROUTE, "status": "429"}
+    name = "videolikes_http_requests_total"
+    assert sample(after, name, **labels) - sample(before, name, **labels) == 1

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from time import perf_counter
 
 from fastapi import FastAPI
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from videolikes.logging_setup import REQUEST_ID
@@ -30,12 +32,19 @@ class ObservedFastAPI(FastAPI):
     """
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestObservability(super().build_middleware_stack())
+        return RequestObservability(super().build_middleware_stack(), self.route_templates)
+
+    def route_templates(self) -> list[tuple[re.Pattern[str], str]]:
+        return [(compile_path(path)[0], path) for path in self.openapi()["paths"]]
 
 
 class RequestObservability:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, templates: Callable[[], list[tuple[re.Pattern[str], str]]]
+    ) -> None:
         self.app = app
+        self._load_templates = templates
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -66,8 +75,21 @@ class RequestObservability:
             if not complete:
                 raise
         finally:
-            _finish(scope, status, perf_counter() - started)
+            _finish(scope, self._route_template(scope), status, perf_counter() - started)
             REQUEST_ID.reset(token)
+
+    def _route_template(self, scope: Scope) -> str:
+        path: str | None = getattr(scope.get("route"), "path", None)
+        if path is not None:
+            return path
+        # Answered before routing (a rate limit, a body too large): find the template anyway,
+        # so the answer is counted under the route it was aimed at.
+        if self._templates is None:
+            self._templates = self._load_templates()
+        for pattern, template in self._templates:
+            if pattern.match(scope["path"]):
+                return template
+        return UNMATCHED_ROUTE
 
 
 def _request_id(scope: Scope) -> str:
@@ -81,8 +103,7 @@ def _request_id(scope: Scope) -> str:
     return os.urandom(16).hex()
 
 
-def _finish(scope: Scope, status: int, seconds: float) -> None:
-    route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+def _finish(scope: Scope, route: str, status: int, seconds: float) -> None:
     method = scope["method"]
     observe_request(method, route, status, seconds)
     if _access_log.isEnabledFor(logging.INFO):
