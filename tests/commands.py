@@ -14,6 +14,7 @@ _SETTING_PREFIXES = (
     "REDIS_",
     "RECAPTCHA_",
     "IP_HASH_",
+    "RATE_LIMIT_",
     "LOG_",
     "PROMETHEUS_",
     "ENVIRONMENT",

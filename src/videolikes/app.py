@@ -26,10 +26,13 @@ from videolikes.metrics import (
     observe_pool,
     release_process_metrics,
 )
+from videolikes.middleware import add_abuse_middleware, with_security_headers
 from videolikes.observability import ObservedFastAPI
+from videolikes.ratelimit import open_rate_limiter
 from videolikes.readiness import Readiness
 from videolikes.responses import error_response
 from videolikes.routes import health, likes, me, operations, videos
+from videolikes.routes.page import add_page
 from videolikes.state import AppState
 
 _log = logging.getLogger(__name__)
@@ -55,7 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         observe_pool(database.engine)
         readiness = Readiness(database, settings.redis_url)
         secret = settings.recaptcha_secret_key
-        async with httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client:
+        async with (
+            httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client,
+            open_rate_limiter(settings) as rate_limiter,
+        ):
             app.state.services = AppState(
                 settings=settings,
                 database=database,
@@ -75,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     hostnames=settings.recaptcha_hostnames,
                 ),
                 likes=LikeService(database),
+                rate_limiter=rate_limiter,
                 readiness=readiness,
             )
             try:
@@ -93,7 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (videos.router, likes.router, me.router, health.router, operations.router):
         app.include_router(router)
+    add_page(app)
     _add_error_handlers(app)
+    add_abuse_middleware(app, settings)
     return app
 
 
@@ -118,7 +127,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         _log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "Internal server error")
+        return with_security_headers(error_response(500, "Internal server error"))
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, invalid_input)

@@ -60,7 +60,8 @@ def serve(
             port=port or settings.port,
             workers=worker_count,
             loop="uvloop",
-            http="httptools",
+            # httptools, with the request head bounded (it has no limits of its own).
+            http="videolikes.server:BoundedHttpToolsProtocol",
             # Forwarding headers are read by videolikes itself, only from trusted proxies.
             proxy_headers=False,
             server_header=False,

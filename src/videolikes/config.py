@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -69,6 +70,17 @@ class Settings(BaseSettings):
     def _parse_networks(cls, value: Any) -> Any:
         items = _split_csv(value)
         return [ipaddress.ip_network(item, strict=False) for item in items]
+
+    @field_validator("rate_limit_general", "rate_limit_writes")
+    @classmethod
+    def _parse_rate_limit(cls, value: str) -> str:
+        try:
+            amount = limits.parse(value).amount
+        except ValueError:
+            amount = 0
+        if amount < 1:
+            raise ValueError(f"expected a rate limit like '120/minute', got {value!r}")
+        return value
 
     @field_validator("recaptcha_secret_key", mode="before")
     @classmethod

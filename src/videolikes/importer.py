@@ -44,7 +44,7 @@ class VideoIn(BaseModel):
     is_shorts: bool = False
     playlist: str | None = Field(default=None, max_length=100)
 
-    @field_validator("title", "playlist", mode="before")
+    @field_validator("title", "playlist", "likes", mode="before")
     @classmethod
     def _blank_is_null(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -103,19 +103,26 @@ def read_records(path: Path, progress: Progress) -> Iterator[tuple[str, Any]]:
 
 def _read_csv(path: Path, progress: Progress) -> Iterator[tuple[str, Any]]:
     size = max(path.stat().st_size, 1)
-    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or "id" not in reader.fieldnames:
-            raise ImportFileError(f"{path}: the first line must name the columns, including id")
-        for record in reader:
-            progress.rows += 1
-            if progress.rows % BATCH_SIZE == 0:
-                # The byte position runs ahead by at most one read buffer; close enough.
-                progress.fraction = min(raw.tell() / size, 1.0)
-            if None in record:
-                yield f"line {reader.line_num}", {"__extra_values__": record.pop(None)}
-                continue
-            yield f"line {reader.line_num}", record
+    # utf-8-sig: spreadsheet programs often start a UTF-8 CSV with a byte order mark.
+    try:
+        with (
+            path.open("rb") as raw,
+            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle,
+        ):
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "id" not in reader.fieldnames:
+                raise ImportFileError(f"{path}: the first line must name the columns, including id")
+            for record in reader:
+                progress.rows += 1
+                if progress.rows % BATCH_SIZE == 0:
+                    # The byte position runs ahead by at most one read buffer; close enough.
+                    progress.fraction = min(raw.tell() / size, 1.0)
+                if None in record:
+                    yield f"line {reader.line_num}", {"__extra_values__": record.pop(None)}
+                    continue
+                yield f"line {reader.line_num}", record
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ImportFileError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
     progress.fraction = 1.0
 
 

@@ -12,6 +12,7 @@ from videolikes.config import Settings
 from videolikes.db import Database
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.ratelimit import RateLimiter
 from videolikes.readiness import Readiness
 
 
@@ -24,6 +25,7 @@ class AppState:
     captcha: RecaptchaVerifier
     likes: LikeService
     readiness: Readiness
+    rate_limiter: RateLimiter | None = None
 
 
 def app_state(request: Request) -> AppState:
