@@ -371,3 +371,20 @@ async def test_an_answer_given_before_routing_is_counted_under_its_route(
     labels = {"method": "POST", "route": LIKE_ROUTE, "status": "429"}
     name = "videolikes_http_requests_total"
     assert sample(after, name, **labels) - sample(before, name, **labels) == 1
+
+
+async def test_rate_limit_rejections_are_counted_per_limit_and_route(demo_url: str) -> None:
+    settings = make_settings(demo_url, rate_limit_enabled=True, rate_limit_writes="1/minute")
+    async with running_app(settings) as api, api.client("198.51.100.77") as client:
+        before = (await client.get("/metrics")).text
+        assert (await client.post(LIKE)).status_code == 200
+        assert (await client.post(LIKE)).status_code == 429
+        after = (await client.get("/metrics")).text
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert delta("videolikes_rate_limited_total", limit="writes") == 1
+    assert delta("videolikes_rate_limited_total", limit="general") == 0
+    requests = "videolikes_http_requests_total"
+    assert delta(requests, method="POST", route=LIKE_ROUTE, status="429") == 1
