@@ -14,18 +14,26 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from videolikes.captcha import RecaptchaVerifier
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.db import Database, create_engine
 from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.logging_setup import configure_logging
+from videolikes.metrics import (
+    CountedRecaptchaVerifier,
+    forget_pool,
+    observe_pool,
+    release_process_metrics,
+)
 from videolikes.middleware import add_abuse_middleware, with_security_headers
+from videolikes.observability import ObservedFastAPI
 from videolikes.openapi import serve_corrected_openapi
 from videolikes.ratelimit import open_rate_limiter
+from videolikes.readiness import Readiness
 from videolikes.responses import error_response
-from videolikes.routes import health, likes, me, videos
+from videolikes.routes import health, likes, me, operations, videos
 from videolikes.routes.page import add_page
 from videolikes.state import AppState
 
@@ -43,11 +51,14 @@ DATABASE_UNAVAILABLE = (
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.warn_about_development_defaults()
         database = Database(create_engine(settings))
+        observe_pool(database.engine)
+        readiness = Readiness(database, settings.redis_url)
         secret = settings.recaptcha_secret_key
         async with (
             httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client,
@@ -62,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     trusted_proxies=settings.trusted_proxies,
                     ipv6_prefix_length=settings.ipv6_prefix_length,
                 ),
-                captcha=RecaptchaVerifier(
+                captcha=CountedRecaptchaVerifier(
                     client=http_client,
                     secret=secret.get_secret_value() if secret else None,
                     verify_url=settings.recaptcha_verify_url,
@@ -74,19 +85,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 likes=LikeService(database),
                 cursors=Cursors(settings.ip_hash_secret.get_secret_value().encode()),
                 rate_limiter=rate_limiter,
+                readiness=readiness,
             )
             try:
                 yield
             finally:
+                await readiness.close()
+                forget_pool(database.engine)
                 await database.dispose()
+                release_process_metrics()
 
-    app = FastAPI(
+    app = ObservedFastAPI(
         title="videolikes",
         summary="Anonymous likes for a video site, told apart by IP address.",
         version="0.1.0",
         lifespan=lifespan,
     )
-    for router in (videos.router, likes.router, me.router, health.router):
+    for router in (videos.router, likes.router, me.router, health.router, operations.router):
         app.include_router(router)
     add_page(app)
     _add_error_handlers(app)

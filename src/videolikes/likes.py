@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from videolikes.client_likes import LikedKey, LikedPage, liked_among, liked_page
 from videolikes.db import Database
 from videolikes.errors import VideoNotFound
+from videolikes.metrics import record_like_change
 from videolikes.repository import LikeChange, like_status, like_writer_for
 
 
@@ -49,6 +50,7 @@ class LikeService:
 
 
 def _liked_or_not_found(change: LikeChange) -> bool:
+    record_like_change(change)
     if not change.video_found:
         raise VideoNotFound
     return change.liked

@@ -27,6 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from videolikes.config import Settings
+from videolikes.metrics import RATE_LIMITED
 
 __all__ = ["InProcessStorage", "RateLimiter", "Rejection", "open_rate_limiter"]
 
@@ -173,6 +174,7 @@ class RateLimiter:
         return None
 
     async def _rejection(self, item: RateLimitItem, name: str, client: str) -> Rejection:
+        RATE_LIMITED.labels(name).inc()
         reset_at = await self._storage.get_expiry(item.key_for(name, client))
         return too_many_requests(item, max(1, math.ceil(reset_at - time.time())))
 

@@ -15,7 +15,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Table, delete, exists, func, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import Insert as pg_insert_type
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as sqlite_insert_type
@@ -327,21 +342,6 @@ VIDEO_WRITABLE_COLUMNS = (
 )
 
 
-async def existing_video_ids(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
-    rows = await conn.execute(select(videos.c.id).where(videos.c.id.in_(ids)))
-    return set(rows.scalars())
-
-
-async def upsert_videos(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert or update by id; `likes` is never written, it belongs to the like rows."""
-    statement = _upsert_insert(conn, videos)
-    statement = statement.on_conflict_do_update(
-        index_elements=["id"],
-        set_={column: statement.excluded[column] for column in VIDEO_WRITABLE_COLUMNS},
-    )
-    await conn.execute(statement, list(rows))
-
-
 async def insert_missing_videos(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     await conn.execute(_upsert_insert(conn, videos).on_conflict_do_nothing(), list(rows))
 
@@ -351,3 +351,156 @@ def _upsert_insert(conn: AsyncConnection, table: Table) -> pg_insert_type | sqli
     if conn.dialect.name == "sqlite":
         return sqlite_insert(table)
     return pg_insert(table)
+
+
+async def ping(conn: AsyncConnection) -> None:
+    await conn.execute(text("SELECT 1"))
+
+
+@dataclass(frozen=True, slots=True)
+class CounterCheck:
+    video_id: str
+    counter: int
+    rows: int
+
+
+_COUNTER_PAGE = text(
+    """
+    SELECT page.id, page.likes,
+           (SELECT count(*) FROM video_likes AS l WHERE l.video_id = page.id AND l.is_like) AS rows
+    FROM (SELECT id, likes FROM videos WHERE id > :after ORDER BY id LIMIT :limit) AS page
+    ORDER BY page.id
+    """
+)
+
+
+async def counter_page(conn: AsyncConnection, *, after: str, limit: int) -> list[CounterCheck]:
+    """Counter and like rows of the next `limit` videos by id, reading without locks."""
+    result = await conn.execute(_COUNTER_PAGE, {"after": after, "limit": limit})
+    return [CounterCheck(row.id, row.likes, row.rows) for row in result]
+
+
+async def recount_likes(conn: AsyncConnection, video_ids: Sequence[str]) -> list[CounterCheck]:
+    """Set each video's counter to its like rows; returns the videos changed, with old counts.
+
+    Call inside a transaction. The video rows are locked first, in id order, by a statement
+    of their own; the recount that follows then takes a fresh snapshot that already holds
+    every like committed before the locks. A like committed later has not changed its
+    counter yet (a toggle updates its video row last, after our commit releases it), so it
+    adds its +1 to the recounted value rather than being counted twice or lost. Reconcile
+    never waits on a like row, so it cannot deadlock with a toggle (like row, then video row).
+    """
+    locked = await conn.execute(
+        select(videos.c.id, videos.c.likes)
+        .where(videos.c.id.in_(video_ids))
+        .order_by(videos.c.id)
+        .with_for_update()
+    )
+    before = {row.id: row.likes for row in locked}
+    counted = (
+        select(func.count())
+        .where(video_likes.c.video_id == videos.c.id, video_likes.c.is_like)
+        .scalar_subquery()
+    )
+    changed = await conn.execute(
+        update(videos)
+        .where(videos.c.id.in_(video_ids), videos.c.likes != counted)
+        .values(likes=counted)
+        .returning(videos.c.id, videos.c.likes)
+    )
+    return [CounterCheck(row.id, before[row.id], row.likes) for row in changed]
+
+
+# An import stages its rows here first, with no checks on the way in; set-based queries then
+# find the ids and filenames the file repeats and merge the rest. Memory stays at one batch
+# whatever the file's size, and each batch is one plain executemany.
+_staging_metadata = MetaData()
+import_staging = Table(
+    "videolikes_import_staging",
+    _staging_metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("location", String(40), nullable=False),
+    Column("id", String(50), nullable=False),
+    Column("title", String(255)),
+    Column("filename", String(255), nullable=False),
+    Column("length", Integer, nullable=False),
+    Column("has_thumbnail", Boolean, nullable=False),
+    Column("views", Integer, nullable=False),
+    Column("is_shorts", Boolean, nullable=False),
+    Column("playlist", String(100)),
+    prefixes=["TEMPORARY"],
+)
+STAGED_COLUMNS = ("seq", "location", "id", *VIDEO_WRITABLE_COLUMNS)
+
+
+async def create_import_staging(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: import_staging.create(sync))
+
+
+async def drop_import_staging(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: import_staging.drop(sync))
+
+
+async def stage_videos(conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Stage rows, values in STAGED_COLUMNS order.
+
+    Straight to the driver (COPY on PostgreSQL, executemany on SQLite): SQLAlchemy's per-row
+    processing would cost more than the insert itself on a million rows.
+    """
+    if conn.dialect.name == "postgresql":
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            import_staging.name, records=rows, columns=STAGED_COLUMNS
+        )
+        return
+    placeholders = ", ".join("?" for _ in STAGED_COLUMNS)
+    columns = ", ".join(STAGED_COLUMNS)
+    await conn.exec_driver_sql(
+        f"INSERT INTO {import_staging.name} ({columns}) VALUES ({placeholders})",  # noqa: S608
+        list(rows),
+    )
+
+
+_STAGED_REPEATS = text(
+    """
+    SELECT location FROM (
+        SELECT seq, location,
+               row_number() OVER (PARTITION BY id ORDER BY seq) AS by_id,
+               row_number() OVER (PARTITION BY filename ORDER BY seq) AS by_filename
+        FROM videolikes_import_staging
+    ) AS ranked
+    WHERE by_id > 1 OR by_filename > 1
+    ORDER BY seq
+    """
+)
+
+
+async def staged_repeats(conn: AsyncConnection) -> list[str]:
+    """Where staged rows repeat the id or filename of an earlier staged row, in file order."""
+    return list((await conn.execute(_STAGED_REPEATS)).scalars())
+
+
+async def count_staged_existing(conn: AsyncConnection) -> int:
+    staged_and_present = (
+        select(func.count())
+        .select_from(import_staging)
+        .where(exists().where(videos.c.id == import_staging.c.id))
+    )
+    return int(await conn.scalar(staged_and_present) or 0)
+
+
+async def merge_staged_videos(conn: AsyncConnection, *, after: int, limit: int) -> None:
+    """Upsert staged rows after..after+limit (by seq) into videos; `likes` is never written.
+
+    The caller merges in chunks so each statement stays well inside the statement timeout.
+    """
+    columns = ["id", *VIDEO_WRITABLE_COLUMNS]
+    source = select(*(import_staging.c[name] for name in columns)).where(
+        import_staging.c.seq > after, import_staging.c.seq <= after + limit
+    )
+    statement = _upsert_insert(conn, videos).from_select(columns, source)
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={column: statement.excluded[column] for column in VIDEO_WRITABLE_COLUMNS},
+    )
+    await conn.execute(statement)

@@ -76,6 +76,28 @@ class HealthOut(BaseModel):
     timestamp: str
 
 
+class ReadyOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"status": "ready"}})
+
+    status: str
+
+
+class NotReadyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "error": "Not ready: database",
+                "status": "unavailable",
+                "down": {"database": "timeout"},
+            }
+        }
+    )
+
+    error: str
+    status: str
+    down: dict[str, str] = Field(description="Each dependency that is down: timeout or error type")
+
+
 class ErrorOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {"error": "Video not found"}})
 

@@ -14,6 +14,7 @@ from videolikes.db import Database
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
 from videolikes.ratelimit import RateLimiter
+from videolikes.readiness import Readiness
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class AppState:
     captcha: RecaptchaVerifier
     likes: LikeService
     cursors: Cursors
+    readiness: Readiness
     rate_limiter: RateLimiter | None = None
 
 
