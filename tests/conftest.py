@@ -131,6 +131,11 @@ async def postgres_url(postgres_backend: Backend, tmp_path: Path) -> str:
     return await _fresh_database(postgres_backend, tmp_path)
 
 
+@pytest.fixture
+async def sqlite_url(sqlite_backend: Backend, tmp_path: Path) -> str:
+    return await _fresh_database(sqlite_backend, tmp_path)
+
+
 async def _fresh_database(backend: Backend, tmp_path: Path) -> str:
     if backend.is_sqlite:
         source = Path(urlsplit(backend.template_url).path.removeprefix("/"))

@@ -40,6 +40,8 @@ class RecordedRequest:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Load tests verify dozens of tokens at once; the default backlog of 5 would reset some.
+    request_queue_size = 128
     fake: FakeRecaptcha
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -22,7 +22,7 @@ class Counter:
 
 
 async def test_body_is_reused_until_it_expires() -> None:
-    body, counter = TimedBody(0.2), Counter()
+    body, counter = TimedBody[bytes](0.2), Counter()
     assert await body.get(counter.produce) == b"1"
     assert await body.get(counter.produce) == b"1"
     await asyncio.sleep(0.25)
@@ -30,28 +30,28 @@ async def test_body_is_reused_until_it_expires() -> None:
 
 
 async def test_concurrent_requests_share_one_refresh() -> None:
-    body, counter = TimedBody(10), Counter()
+    body, counter = TimedBody[bytes](10), Counter()
     bodies = await asyncio.gather(*(body.get(counter.produce) for _ in range(20)))
     assert set(bodies) == {b"1"}
     assert counter.calls == 1
 
 
 async def test_zero_seconds_computes_every_time() -> None:
-    body, counter = TimedBody(0), Counter()
+    body, counter = TimedBody[bytes](0), Counter()
     await body.get(counter.produce)
     await body.get(counter.produce)
     assert counter.calls == 2
 
 
 async def test_invalidate_forces_a_refresh() -> None:
-    body, counter = TimedBody(10), Counter()
+    body, counter = TimedBody[bytes](10), Counter()
     await body.get(counter.produce)
     body.invalidate()
     assert await body.get(counter.produce) == b"2"
 
 
 async def test_invalidated_during_refresh_is_not_kept() -> None:
-    body, counter = TimedBody(10), Counter()
+    body, counter = TimedBody[bytes](10), Counter()
     first = asyncio.create_task(body.get(counter.produce))
     await asyncio.sleep(0)
     body.invalidate()

@@ -68,6 +68,12 @@ async def test_unknown_video_is_404(client: httpx.AsyncClient, method: str) -> N
     assert response.json() == {"error": "Video not found"}
 
 
+async def test_known_client_toggling_an_unknown_video_is_404(client: httpx.AsyncClient) -> None:
+    await client.get("/api/me")
+    response = await client.post("/api/videos/NO_SUCH_VIDEO/like")
+    assert (response.status_code, response.json()) == (404, {"error": "Video not found"})
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize(
     "video_id", ["x" * 51, "bad$id", "has.dot", "%C3%A9t%C3%A9", "a%20b", "..%2F..%2Fetc"]

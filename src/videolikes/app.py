@@ -16,14 +16,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from videolikes.cache import TimedBody
-from videolikes.captcha import RecaptchaVerifier
 from videolikes.config import Settings
+from videolikes.cursors import Cursors
 from videolikes.db import DRIVER_CONNECTION_ERRORS, Database, create_engine
 from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.logging_setup import configure_logging
+from videolikes.metrics import (
+    CountedRecaptchaVerifier,
+    forget_pool,
+    observe_pool,
+    release_process_metrics,
+)
+from videolikes.middleware import add_abuse_middleware, with_security_headers
+from videolikes.observability import ObservedFastAPI
+from videolikes.openapi import serve_corrected_openapi
+from videolikes.ratelimit import open_rate_limiter
+from videolikes.readiness import Readiness
 from videolikes.responses import error_response
-from videolikes.routes import health, likes, me, videos
+from videolikes.routes import health, likes, me, operations, videos
+from videolikes.routes.page import add_page
 from videolikes.state import AppState
 
 _log = logging.getLogger(__name__)
@@ -44,13 +57,19 @@ _GC_YOUNG_THRESHOLD = 50_000
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.warn_about_development_defaults()
         database = Database(create_engine(settings))
+        observe_pool(database.engine)
+        readiness = Readiness(database, settings.redis_url)
         secret = settings.recaptcha_secret_key
-        async with httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client:
+        async with (
+            httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client,
+            open_rate_limiter(settings) as rate_limiter,
+        ):
             app.state.services = AppState(
                 settings=settings,
                 database=database,
@@ -60,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     trusted_proxies=settings.trusted_proxies,
                     ipv6_prefix_length=settings.ipv6_prefix_length,
                 ),
-                captcha=RecaptchaVerifier(
+                captcha=CountedRecaptchaVerifier(
                     client=http_client,
                     secret=secret.get_secret_value() if secret else None,
                     verify_url=settings.recaptcha_verify_url,
@@ -71,6 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ),
                 likes=LikeService(database),
                 video_list=TimedBody(settings.videos_cache_seconds),
+                cursors=Cursors(settings.ip_hash_secret.get_secret_value().encode()),
+                rate_limiter=rate_limiter,
+                readiness=readiness,
             )
             # py-spy put about a tenth of the server's samples under load in the cyclic garbage
             # collector. What exists now (modules, the app, its routes and clients) lives as
@@ -82,20 +104,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                await readiness.close()
+                forget_pool(database.engine)
                 await database.dispose()
+                release_process_metrics()
                 # An app that stops inside a longer-lived process (the tests) hands its
                 # objects back, so they can be freed.
                 gc.unfreeze()
 
-    app = FastAPI(
+    app = ObservedFastAPI(
         title="videolikes",
         summary="Anonymous likes for a video site, told apart by IP address.",
         version="0.1.0",
         lifespan=lifespan,
     )
-    for router in (videos.router, likes.router, me.router, health.router):
+    for router in (videos.router, likes.router, me.router, health.router, operations.router):
         app.include_router(router)
+    add_page(app)
     _add_error_handlers(app)
+    serve_corrected_openapi(app)
+    add_abuse_middleware(app, settings)
     return app
 
 
@@ -120,7 +148,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         _log.exception("unexpected error", exc_info=exc)
-        return error_response(500, "Internal server error")
+        return with_security_headers(error_response(500, "Internal server error"))
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, invalid_input)

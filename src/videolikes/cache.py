@@ -1,13 +1,16 @@
-"""A response body computed at most once per interval per process."""
+"""A value (a response body) computed at most once per interval per process."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
-class TimedBody:
+class TimedBody(Generic[T]):
     """Reuses the last body for `seconds`; 0 computes it on every request.
 
     Concurrent requests that find it expired wait for one refresh instead of each running
@@ -17,7 +20,7 @@ class TimedBody:
 
     def __init__(self, seconds: float) -> None:
         self._seconds = seconds
-        self._body: bytes | None = None
+        self._body: T | None = None
         self._expires = 0.0
         self._generation = 0
         self._lock = asyncio.Lock()
@@ -26,7 +29,7 @@ class TimedBody:
         self._expires = 0.0
         self._generation += 1
 
-    async def get(self, produce: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def get(self, produce: Callable[[], Awaitable[T]]) -> T:
         if self._seconds <= 0:
             return await produce()
         if self._body is not None and time.monotonic() < self._expires:

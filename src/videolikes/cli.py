@@ -1,20 +1,32 @@
-"""The `videolikes` command: serve, db upgrade, seed, import."""
+"""The `videolikes` command: serve, db upgrade/adopt, seed, import, reconcile, config."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
 
-from videolikes.config import Settings
+from videolikes.adopt import BASELINE_REVISION, adopt, describe
+from videolikes.config import Settings, effective_configuration
 from videolikes.db import Database, create_engine
 from videolikes.demo import demo_videos
-from videolikes.importer import ImportFileError, import_videos
+from videolikes.importer import ImportFileError, Progress, ProgressCallback, import_videos
+from videolikes.logging_setup import configure_logging
+from videolikes.metrics import MULTIPROCESS_DIR_ENV
+from videolikes.reconcile import ReconcileReport, reconcile
 from videolikes.repository import insert_missing_videos
 
 app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
@@ -37,21 +49,53 @@ def serve(
 ) -> None:
     """Serve the HTTP API."""
     settings = Settings()
-    uvicorn.run(
-        "videolikes.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        loop="uvloop",
-        http="httptools",
-        # Forwarding headers are read by videolikes itself, only from trusted proxies.
-        proxy_headers=False,
-        server_header=False,
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    configure_logging(settings.log_level, settings.log_format)
+    worker_count = workers or settings.workers
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    with _shared_metrics_directory(worker_count):
+        uvicorn.run(
+            "videolikes.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=worker_count,
+            loop="uvloop",
+            # httptools, with the request head bounded (it has no limits of its own).
+            http="videolikes.server:BoundedHttpToolsProtocol",
+            # Forwarding headers are read by videolikes itself, only from trusted proxies.
+            proxy_headers=False,
+            server_header=False,
+            log_level=settings.log_level,
+            # Our handler formats uvicorn's own lines too (text or JSON); its access log would
+            # print client addresses, so the request middleware logs requests instead.
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=20,
+        )
+
+
+def _exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
+    # uvicorn finishes in-flight requests on SIGTERM, then raises the signal again so the
+    # process would end "killed by SIGTERM"; a stop that was asked for is a clean exit.
+    raise SystemExit(0)
+
+
+@contextmanager
+def _shared_metrics_directory(workers: int) -> Iterator[None]:
+    """With several workers, give prometheus-client a fresh directory to share samples in.
+
+    Set before the workers start, so each imports prometheus-client in multiprocess mode; a
+    directory the operator chose (the variable already set) is used as it is.
+    """
+    if workers == 1 or os.environ.get(MULTIPROCESS_DIR_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="videolikes-metrics-") as directory:
+        os.environ[MULTIPROCESS_DIR_ENV] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR_ENV]
 
 
 @db_app.command("upgrade")
@@ -59,6 +103,46 @@ def db_upgrade() -> None:
     """Apply every migration not yet applied (SQLite and PostgreSQL)."""
     command.upgrade(alembic_config(Settings().database_url), "head")
     typer.echo("database is at the latest revision")
+
+
+@db_app.command("adopt")
+def db_adopt(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report what adopting would do")
+    ] = False,
+) -> None:
+    """Take over a PostgreSQL database made by the original service, without touching a row.
+
+    Checks every table, column and constraint videolikes needs. Any mismatch is reported and
+    nothing changes (exit 1). Otherwise constraints get videolikes' names where they differ
+    and the migration baseline is recorded, so `db upgrade` works from then on.
+    """
+    settings = Settings()
+    if settings.is_sqlite:
+        typer.echo(
+            "db adopt takes over PostgreSQL databases; for SQLite run `db upgrade`", err=True
+        )
+        raise typer.Exit(2)
+    config = alembic_config(settings.database_url)
+    adoption = asyncio.run(adopt(settings.database_url, config, check_only=check))
+    if adoption.current_revision is not None:
+        typer.echo(f"already a videolikes database (revision {adoption.current_revision})")
+        return
+    if adoption.problems:
+        typer.echo("this database cannot be adopted as it is:", err=True)
+        typer.echo(describe(adoption.problems), err=True)
+        typer.echo("nothing was changed", err=True)
+        raise typer.Exit(1)
+    if adoption.renames:
+        typer.echo(("would " if check else "") + "give constraints videolikes' names:")
+        typer.echo(describe(adoption.renames))
+    if check:
+        typer.echo(f"compatible: adopting would record migration baseline {BASELINE_REVISION}")
+        return
+    typer.echo(
+        f"adopted: recorded migration baseline {BASELINE_REVISION}; no row was changed. "
+        "Next: videolikes db upgrade"
+    )
 
 
 @app.command()
@@ -91,7 +175,8 @@ def import_file(
     async def run() -> None:
         database = Database(create_engine(Settings()))
         try:
-            report = await import_videos(database, file)
+            with _import_progress() as on_progress:
+                report = await import_videos(database, file, on_progress)
         finally:
             await database.dispose()
         for error in report.errors:
@@ -108,6 +193,75 @@ def import_file(
     except ImportFileError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+
+
+PROGRESS_LINE_EVERY = 100_000
+_BAR_STEPS = 1000
+
+
+@contextmanager
+def _import_progress() -> Iterator[ProgressCallback]:
+    """A progress bar on a terminal; otherwise a plain line every PROGRESS_LINE_EVERY rows."""
+    if sys.stdout.isatty():
+        with typer.progressbar(length=_BAR_STEPS, label="importing", show_percent=True) as bar:
+            shown = 0
+
+            def advance(progress: Progress) -> None:
+                nonlocal shown
+                target = int(progress.fraction * _BAR_STEPS)
+                bar.update(target - shown)
+                shown = target
+
+            yield advance
+        return
+    next_line = PROGRESS_LINE_EVERY
+
+    def print_line(progress: Progress) -> None:
+        nonlocal next_line
+        if progress.rows >= next_line:
+            typer.echo(f"read {progress.rows} rows ({progress.fraction:.0%})")
+            next_line = (progress.rows // PROGRESS_LINE_EVERY + 1) * PROGRESS_LINE_EVERY
+
+    yield print_line
+
+
+@app.command("reconcile")
+def reconcile_counters(
+    fix: Annotated[bool, typer.Option("--fix", help="Correct the counters that drifted")] = False,
+) -> None:
+    """Report videos whose likes counter differs from their like rows; --fix corrects them.
+
+    Safe while serving: fixes run in small batches that lock only the videos they correct.
+    Exits 1 when drift was found and not fixed.
+    """
+
+    async def run() -> ReconcileReport:
+        database = Database(create_engine(Settings()))
+        try:
+            return await reconcile(database, fix=fix, say=typer.echo)
+        finally:
+            await database.dispose()
+
+    report = asyncio.run(run())
+    if report.drifted == 0:
+        typer.echo("every counter matches its like rows")
+        return
+    typer.echo(f"{report.drifted} videos drifted" + (f"; fixed {report.fixed}" if fix else ""))
+    if not fix:
+        typer.echo("run again with --fix to correct them", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("config")
+def show_config() -> None:
+    """Print the effective configuration (environment variables), secrets masked."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for name, value in effective_configuration(settings):
+        typer.echo(f"{name}={value}")
 
 
 def main() -> None:

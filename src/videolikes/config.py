@@ -6,7 +6,9 @@ import ipaddress
 import logging
 from functools import cached_property
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
+import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -73,6 +75,17 @@ class Settings(BaseSettings):
         items = _split_csv(value)
         return [ipaddress.ip_network(item, strict=False) for item in items]
 
+    @field_validator("rate_limit_general", "rate_limit_writes")
+    @classmethod
+    def _parse_rate_limit(cls, value: str) -> str:
+        try:
+            amount = limits.parse(value).amount
+        except ValueError:
+            amount = 0
+        if amount < 1:
+            raise ValueError(f"expected a rate limit like '120/minute', got {value!r}")
+        return value
+
     @field_validator("recaptcha_secret_key", mode="before")
     @classmethod
     def _empty_secret_is_none(cls, value: Any) -> Any:
@@ -99,3 +112,39 @@ class Settings(BaseSettings):
             )
         if self.recaptcha_secret_key is None:
             _log.warning("RECAPTCHA_SECRET_KEY is not set: reCAPTCHA checks are skipped.")
+
+
+MASK = "********"
+
+
+def _mask_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
+
+
+def _describe(name: str, value: Any) -> str:
+    if isinstance(value, SecretStr):
+        if name == "ip_hash_secret" and value.get_secret_value() == DEVELOPMENT_IP_HASH_SECRET:
+            return f"{MASK} (the development default)"
+        return MASK
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value) or "(none)"
+    if name.endswith("_url"):
+        return _mask_url_password(str(value))
+    return str(value)
+
+
+def effective_configuration(settings: Settings) -> list[tuple[str, str]]:
+    """(ENVIRONMENT_VARIABLE, value) for every setting, secrets and URL passwords masked."""
+    return [
+        (name.upper(), _describe(name, getattr(settings, name)))
+        for name in type(settings).model_fields
+    ]

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from videolikes.db import Database
-from videolikes.repository import existing_video_ids, upsert_videos
+from videolikes.repository import (
+    count_staged_existing,
+    create_import_staging,
+    drop_import_staging,
+    merge_staged_videos,
+    stage_videos,
+    staged_repeats,
+)
 from videolikes.schemas import VIDEO_ID_PATTERN
 
 BATCH_SIZE = 1000
+MERGE_CHUNK_SIZE = 50_000
 MAX_REPORTED_ERRORS = 20
 
 
@@ -36,13 +44,25 @@ class VideoIn(BaseModel):
     is_shorts: bool = False
     playlist: str | None = Field(default=None, max_length=100)
 
-    @field_validator("title", "playlist", mode="before")
+    @field_validator("title", "playlist", "likes", mode="before")
     @classmethod
     def _blank_is_null(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    def to_row(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"likes"})
+    def staged(self, seq: int, location: str) -> tuple[Any, ...]:
+        """The row in repository.STAGED_COLUMNS order (`likes` is not one of them)."""
+        return (
+            seq,
+            location,
+            self.id,
+            self.title,
+            self.filename,
+            self.length,
+            self.has_thumbnail,
+            self.views,
+            self.is_shorts,
+            self.playlist,
+        )
 
 
 @dataclass
@@ -62,27 +82,52 @@ class ImportFileError(Exception):
     """The file as a whole cannot be read (not a row-level problem)."""
 
 
-def read_records(path: Path) -> Iterator[tuple[str, Any]]:
+@dataclass
+class Progress:
+    """How far an import has read: rows, and the share of the file (0 to 1)."""
+
+    rows: int = 0
+    fraction: float = 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def read_records(path: Path, progress: Progress) -> Iterator[tuple[str, Any]]:
     """Yield (where, record) pairs; `where` names the CSV line or the JSON index."""
     if path.suffix.lower() == ".csv":
-        yield from _read_csv(path)
+        yield from _read_csv(path, progress)
     else:
-        yield from _read_json(path)
+        yield from _read_json(path, progress)
 
 
-def _read_csv(path: Path) -> Iterator[tuple[str, Any]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or "id" not in reader.fieldnames:
-            raise ImportFileError(f"{path}: the first line must name the columns, including id")
-        for record in reader:
-            if None in record:
-                yield f"line {reader.line_num}", {"__extra_values__": record.pop(None)}
-                continue
-            yield f"line {reader.line_num}", record
+def _read_csv(path: Path, progress: Progress) -> Iterator[tuple[str, Any]]:
+    size = max(path.stat().st_size, 1)
+    # utf-8-sig: spreadsheet programs often start a UTF-8 CSV with a byte order mark.
+    try:
+        with (
+            path.open("rb") as raw,
+            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle,
+        ):
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "id" not in reader.fieldnames:
+                raise ImportFileError(f"{path}: the first line must name the columns, including id")
+            for record in reader:
+                progress.rows += 1
+                if progress.rows % BATCH_SIZE == 0:
+                    # The byte position runs ahead by at most one read buffer; close enough.
+                    progress.fraction = min(raw.tell() / size, 1.0)
+                if None in record:
+                    yield f"line {reader.line_num}", {"__extra_values__": record.pop(None)}
+                    continue
+                yield f"line {reader.line_num}", record
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ImportFileError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
+    progress.fraction = 1.0
 
 
-def _read_json(path: Path) -> Iterator[tuple[str, Any]]:
+def _read_json(path: Path, progress: Progress) -> Iterator[tuple[str, Any]]:
+    # A JSON array is parsed whole; large catalogues should come as CSV, which streams.
     try:
         with path.open(encoding="utf-8") as handle:
             records = json.load(handle)
@@ -91,6 +136,8 @@ def _read_json(path: Path) -> Iterator[tuple[str, Any]]:
     if not isinstance(records, list):
         raise ImportFileError(f"{path}: expected a JSON array of videos")
     for index, record in enumerate(records):
+        progress.rows = index + 1
+        progress.fraction = progress.rows / len(records)
         yield f"index {index}", record
 
 
@@ -119,31 +166,45 @@ class _Rollback(Exception):
     pass
 
 
-async def import_videos(database: Database, path: Path) -> ImportReport:
-    """Validate every row and upsert them in one transaction: all rows land, or none."""
+async def import_videos(
+    database: Database, path: Path, on_progress: ProgressCallback | None = None
+) -> ImportReport:
+    """Validate every row and upsert them in one transaction: all rows land, or none.
+
+    Valid rows are staged batch by batch in a temporary table; once the file is read, the
+    rows that repeat an earlier id or filename are found there, and the rest are merged into
+    videos in chunks.
+    """
     report = ImportReport()
-    seen_ids: set[str] = set()
-    seen_filenames: set[str] = set()
+    progress = Progress()
     try:
         async with database.transaction() as conn:
-            batch: list[dict[str, Any]] = []
-            for where, record in read_records(path):
+            await create_import_staging(conn)
+            staged = 0
+            batch: list[tuple[Any, ...]] = []
+            for where, record in read_records(path, progress):
                 video = _validate(where, record, report)
-                if video is None:
-                    continue
-                if video.id in seen_ids or video.filename in seen_filenames:
-                    _reject(report, f"{where}: id or filename repeats an earlier row")
-                    continue
-                seen_ids.add(video.id)
-                seen_filenames.add(video.filename)
-                batch.append(video.to_row())
+                if video is not None:
+                    staged += 1
+                    batch.append(video.staged(staged, where))
                 if len(batch) >= BATCH_SIZE:
-                    await _write_batch(conn, batch, report)
+                    await stage_videos(conn, batch)
                     batch = []
+                    if on_progress is not None:
+                        on_progress(progress)
             if batch:
-                await _write_batch(conn, batch, report)
+                await stage_videos(conn, batch)
+            if on_progress is not None:
+                on_progress(progress)
+            for where in await staged_repeats(conn):
+                _reject(report, f"{where}: id or filename repeats an earlier row")
             if not report.ok:
                 raise _Rollback
+            report.updated = await count_staged_existing(conn)
+            report.added = staged - report.updated
+            for after in range(0, staged, MERGE_CHUNK_SIZE):
+                await merge_staged_videos(conn, after=after, limit=MERGE_CHUNK_SIZE)
+            await drop_import_staging(conn)
     except _Rollback:
         report.added = report.updated = 0
     except IntegrityError as exc:
@@ -151,14 +212,3 @@ async def import_videos(database: Database, path: Path) -> ImportReport:
         detail = str(exc.orig).splitlines()[-1] if exc.orig else "constraint violated"
         _reject(report, f"a filename is already used by another video in the database ({detail})")
     return report
-
-
-async def _write_batch(
-    conn: AsyncConnection, batch: list[dict[str, Any]], report: ImportReport
-) -> None:
-    if not report.ok:
-        return  # the import will be rolled back; keep validating to report every bad row
-    existing = await existing_video_ids(conn, [row["id"] for row in batch])
-    await upsert_videos(conn, batch)
-    report.updated += len(existing)
-    report.added += len(batch) - len(existing)

@@ -1,14 +1,19 @@
-"""The like operations, free of HTTP: status and toggle for one client and one video."""
+"""The like operations, free of HTTP: status, toggle, like, unlike and a client's likes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from videolikes.client_likes import LikedKey, LikedPage, liked_among, liked_page
 from videolikes.db import Database
 from videolikes.errors import VideoNotFound
+from videolikes.metrics import record_like_change
 from videolikes.repository import LikeChange, like_store_for
 
 
 class LikeService:
     def __init__(self, database: Database) -> None:
+        self._database = database
         self._store = like_store_for(database)
 
     async def status(self, *, video_id: str, ip_hash: str) -> bool:
@@ -21,8 +26,27 @@ class LikeService:
         change = await self._store.toggle(video_id=video_id, ip_hash=ip_hash)
         return _liked_or_not_found(change)
 
+    async def like(self, *, video_id: str, ip_hash: str) -> bool:
+        change = await self._store.like(video_id=video_id, ip_hash=ip_hash)
+        return _liked_or_not_found(change)
+
+    async def unlike(self, *, video_id: str, ip_hash: str) -> bool:
+        change = await self._store.unlike(video_id=video_id, ip_hash=ip_hash)
+        return _liked_or_not_found(change)
+
+    async def statuses(self, *, video_ids: Sequence[str], ip_hash: str) -> dict[str, bool]:
+        """Whether this client likes each video; unknown videos are simply not liked."""
+        async with self._database.unit_of_work() as conn:
+            liked = await liked_among(conn, ip_hash=ip_hash, video_ids=video_ids)
+        return {video_id: video_id in liked for video_id in video_ids}
+
+    async def liked(self, *, ip_hash: str, after: LikedKey | None, limit: int) -> LikedPage:
+        async with self._database.unit_of_work() as conn:
+            return await liked_page(conn, ip_hash=ip_hash, after=after, limit=limit)
+
 
 def _liked_or_not_found(change: LikeChange) -> bool:
+    record_like_change(change)
     if not change.video_found:
         raise VideoNotFound
     return change.liked

@@ -66,4 +66,7 @@ class VideoLike(Base):
     is_like: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
 
-    __table_args__ = (UniqueConstraint("video_id", "user_id", name="video_user_unique"),)
+    __table_args__ = (
+        UniqueConstraint("video_id", "user_id", name="video_user_unique"),
+        Index("video_likes_user_id_idx", "user_id", "created_at", "id"),
+    )

@@ -15,22 +15,21 @@ from pydantic import BaseModel, ConfigDict, Field
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9_-]{1,50}$"
 
 
+VIDEO_EXAMPLE: dict[str, Any] = {
+    "id": "EFTA01683563",
+    "title": "Sunrise over the harbour",
+    "filename": "EFTA01683563.mp4",
+    "length": 184,
+    "hasThumbnail": True,
+    "views": 1520,
+    "likes": 42,
+    "is_shorts": False,
+    "playlist": "harbour",
+}
+
+
 class VideoOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "id": "EFTA01683563",
-                "title": "Sunrise over the harbour",
-                "filename": "EFTA01683563.mp4",
-                "length": 184,
-                "hasThumbnail": True,
-                "views": 1520,
-                "likes": 42,
-                "is_shorts": False,
-                "playlist": "harbour",
-            }
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"example": VIDEO_EXAMPLE})
 
     id: str
     title: str | None
@@ -47,6 +46,14 @@ class UserLikeOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {"userLike": True}})
 
     userLike: bool | None = Field(description="true when this client likes the video, else null")
+
+
+class UserLikesOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"userLikes": {"EFTA01683563": True}}})
+
+    userLikes: dict[str, bool | None] = Field(
+        description="Each requested id: true when this client likes the video, else null"
+    )
 
 
 class MeOut(BaseModel):
@@ -67,6 +74,28 @@ class HealthOut(BaseModel):
 
     status: str
     timestamp: str
+
+
+class ReadyOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"example": {"status": "ready"}})
+
+    status: str
+
+
+class NotReadyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "error": "Not ready: database",
+                "status": "unavailable",
+                "down": {"database": "timeout"},
+            }
+        }
+    )
+
+    error: str
+    status: str
+    down: dict[str, str] = Field(description="Each dependency that is down: timeout or error type")
 
 
 class ErrorOut(BaseModel):
@@ -99,6 +128,10 @@ USER_LIKE_NULL = dump({"userLike": None})
 
 def user_like_body(liked: bool) -> bytes:
     return USER_LIKE_TRUE if liked else USER_LIKE_NULL
+
+
+def user_likes_body(statuses: dict[str, bool]) -> bytes:
+    return dump({"userLikes": {video_id: liked or None for video_id, liked in statuses.items()}})
 
 
 def error_body(message: str) -> bytes:

@@ -10,9 +10,12 @@ from starlette.requests import Request
 from videolikes.cache import TimedBody
 from videolikes.captcha import RecaptchaVerifier
 from videolikes.config import Settings
+from videolikes.cursors import Cursors
 from videolikes.db import Database
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
+from videolikes.ratelimit import RateLimiter
+from videolikes.readiness import Readiness
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +26,10 @@ class AppState:
     identity: ClientIdentity
     captcha: RecaptchaVerifier
     likes: LikeService
-    video_list: TimedBody
+    video_list: TimedBody[tuple[bytes, str]]
+    cursors: Cursors
+    readiness: Readiness
+    rate_limiter: RateLimiter | None = None
 
 
 def app_state(request: Request) -> AppState:

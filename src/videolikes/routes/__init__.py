@@ -6,14 +6,26 @@ from typing import Any
 
 from videolikes.schemas import ErrorOut
 
+_ERRORS = {
+    400: ("Malformed input", "Invalid video id: use 1-50 characters of A-Z, a-z, 0-9, _ and -"),
+    403: ("reCAPTCHA token missing or rejected", "reCAPTCHA verification failed"),
+    404: ("Unknown video", "Video not found"),
+    429: ("Too many requests", "Too many requests"),
+    500: ("Unexpected failure, or reCAPTCHA unreachable", "reCAPTCHA verification error"),
+    503: ("Database unavailable", "Service unavailable"),
+}
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "Malformed input",
-        403: "reCAPTCHA token missing or rejected",
-        404: "Unknown video",
-        429: "Too many requests",
-        500: "Unexpected failure, or reCAPTCHA unreachable",
-        503: "Database unavailable",
-    }
-    return {status: {"model": ErrorOut, "description": descriptions[status]} for status in statuses}
+
+def error_responses(*statuses: int, bad_request: str | None = None) -> dict[int | str, Any]:
+    """How the given error statuses are documented; `bad_request` is this endpoint's 400."""
+    responses: dict[int | str, Any] = {}
+    for status in statuses:
+        description, message = _ERRORS[status]
+        if status == 400 and bad_request is not None:
+            message = bad_request
+        responses[status] = {
+            "model": ErrorOut,
+            "description": description,
+            "content": {"application/json": {"example": {"error": message}}},
+        }
+    return responses

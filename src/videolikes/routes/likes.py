@@ -26,6 +26,7 @@ RecaptchaToken = Annotated[
         alias="X-Recaptcha-Token",
         max_length=4096,
         description="reCAPTCHA v3 token (action like_video); not needed when no secret is set",
+        examples=["03AFcWeA5xyzTokenFromGrecaptchaExecute"],
     ),
 ]
 
@@ -58,6 +59,44 @@ async def toggle_like(
     state = app_state(request)
     await state.captcha.verify(recaptcha_token)
     liked = await state.likes.toggle(
+        video_id=video_id, ip_hash=state.identity.ip_hash(request.scope)
+    )
+    state.video_list.invalidate()
+    return JSONBytes(user_like_body(liked))
+
+
+@router.put(
+    "/{videoId}/like",
+    response_model=UserLikeOut,
+    summary="Like the video (idempotent)",
+    description="Leaves the video liked by this client. Liking a liked video changes nothing "
+    "and answers the same, so a retried request can never flip the like back.",
+    responses=error_responses(400, 403, 404, 429, 500, 503),
+)
+async def put_like(
+    video_id: VideoId, request: Request, recaptcha_token: RecaptchaToken = None
+) -> JSONBytes:
+    state = app_state(request)
+    await state.captcha.verify(recaptcha_token)
+    liked = await state.likes.like(video_id=video_id, ip_hash=state.identity.ip_hash(request.scope))
+    state.video_list.invalidate()
+    return JSONBytes(user_like_body(liked))
+
+
+@router.delete(
+    "/{videoId}/like",
+    response_model=UserLikeOut,
+    summary="Remove this client's like (idempotent)",
+    description="Leaves the video not liked by this client; the counter never goes below zero. "
+    "Unliking a video that is not liked changes nothing and creates no user.",
+    responses=error_responses(400, 403, 404, 429, 500, 503),
+)
+async def delete_like(
+    video_id: VideoId, request: Request, recaptcha_token: RecaptchaToken = None
+) -> JSONBytes:
+    state = app_state(request)
+    await state.captcha.verify(recaptcha_token)
+    liked = await state.likes.unlike(
         video_id=video_id, ip_hash=state.identity.ip_hash(request.scope)
     )
     state.video_list.invalidate()

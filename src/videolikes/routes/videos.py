@@ -1,29 +1,115 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
 
-from videolikes.repository import list_videos
-from videolikes.responses import JSONBytes
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from videolikes.catalogue import CatalogueQuery, Sort, get_video, video_page
+from videolikes.errors import VideoNotFound
 from videolikes.routes import error_responses
-from videolikes.schemas import VideoOut, dump, video_to_wire
+from videolikes.routes.likes import VideoId
+from videolikes.routes.paging import (
+    ETAG_HEADER,
+    NOT_MODIFIED,
+    Cursor,
+    IfNoneMatch,
+    etag_of,
+    link_header,
+    next_link,
+    with_etag,
+)
+from videolikes.schemas import VIDEO_EXAMPLE, VideoOut, dump, video_to_wire
 from videolikes.state import AppState, app_state
 
 router = APIRouter(prefix="/api/videos", tags=["videos"])
+
+# The original service's answer: every video, most viewed first.
+WHOLE_CATALOGUE = CatalogueQuery()
+
+Limit = Annotated[
+    int | None,
+    Query(
+        ge=1, le=1000, description="Page size; without it, every (remaining) video", examples=[7]
+    ),
+]
+SortBy = Annotated[Sort, Query(description="Highest first, ties by id", examples=["likes"])]
+Playlist = Annotated[
+    str | None,
+    Query(max_length=100, description="Only videos of this playlist", examples=["coast"]),
+]
+Shorts = Annotated[
+    bool | None,
+    Query(description="Only shorts (true) or only regular videos (false)", examples=[False]),
+]
 
 
 @router.get(
     "",
     response_model=list[VideoOut],
     summary="The catalogue, most viewed first (ties by id)",
-    description="Counters may be up to VIDEOS_CACHE_SECONDS (default 1 s) old.",
-    responses=error_responses(503),
+    description="Without parameters: every video, exactly as the original service answered. "
+    "With `limit`, a page; the next page's URL is in the `Link` header and the body stays a "
+    "bare array. Pages are keyset-paginated, so every page costs the same. The whole list "
+    "is reused per worker process for VIDEOS_CACHE_SECONDS (default 1 s), so its counters may "
+    "be that old.",
+    responses={
+        200: {
+            "headers": {"ETag": ETAG_HEADER, "Link": link_header("/api/videos?limit=7")},
+            "content": {"application/json": {"example": [VIDEO_EXAMPLE]}},
+        },
+        304: NOT_MODIFIED,
+        **error_responses(
+            400, 429, 503, bad_request="Invalid limit: Input should be less than or equal to 1000"
+        ),
+    },
 )
-async def get_videos(request: Request) -> JSONBytes:
+async def get_videos(
+    request: Request,
+    limit: Limit = None,
+    cursor: Cursor = None,
+    sort: SortBy = "views",
+    playlist: Playlist = None,
+    shorts: Shorts = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
     state = app_state(request)
-    return JSONBytes(await state.video_list.get(lambda: _catalogue(state)))
-
-
-async def _catalogue(state: AppState) -> bytes:
+    query = CatalogueQuery(sort=sort, playlist=playlist, shorts=shorts)
+    if limit is None and cursor is None and query == WHOLE_CATALOGUE:
+        body, etag = await state.video_list.get(lambda: _whole_catalogue(state))
+        return with_etag(body, if_none_match, {}, etag=etag)
+    after = None if cursor is None else state.cursors.catalogue_key(cursor, query)
     async with state.database.unit_of_work() as conn:
-        rows = await list_videos(conn)
-    return dump([video_to_wire(row) for row in rows])
+        page = await video_page(conn, query, after=after, limit=limit)
+    headers = {}
+    if page.next_key is not None:
+        headers["Link"] = next_link(request, state.cursors.for_catalogue(query, page.next_key))
+    body = dump([video_to_wire(row) for row in page.rows])
+    return with_etag(body, if_none_match, headers)
+
+
+async def _whole_catalogue(state: AppState) -> tuple[bytes, str]:
+    async with state.database.unit_of_work() as conn:
+        page = await video_page(conn, WHOLE_CATALOGUE, after=None, limit=None)
+    body = dump([video_to_wire(row) for row in page.rows])
+    return body, etag_of(body)
+
+
+@router.get(
+    "/{videoId}",
+    response_model=VideoOut,
+    summary="One video, in the catalogue's shape",
+    responses={
+        200: {"headers": {"ETag": ETAG_HEADER}},
+        304: NOT_MODIFIED,
+        **error_responses(400, 404, 429, 503),
+    },
+)
+async def get_one_video(
+    video_id: VideoId, request: Request, if_none_match: IfNoneMatch = None
+) -> Response:
+    async with app_state(request).database.unit_of_work() as conn:
+        row = await get_video(conn, video_id)
+    if row is None:
+        raise VideoNotFound
+    return with_etag(dump(video_to_wire(row)), if_none_match, {})

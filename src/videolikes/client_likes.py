@@ -1,0 +1,99 @@
+"""SQL for one client's likes: which of some videos it likes, and its likes newest first.
+
+Both are reads by `ip_hash`, so they never create a user, and each is one statement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    any_,
+    bindparam,
+    select,
+    tuple_,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from videolikes.repository import users, video_likes
+
+
+@dataclass(frozen=True, slots=True)
+class LikedKey:
+    """Where a page of likes ended: its last like's creation time (ISO text) and id."""
+
+    created_at: str
+    like_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class LikedPage:
+    video_ids: list[str]
+    next_key: LikedKey | None
+
+
+def _this_clients_likes(ip_hash: str) -> Select[str]:
+    return (
+        select(video_likes.c.video_id)
+        .join(users, users.c.id == video_likes.c.user_id)
+        .where(users.c.ip_hash == ip_hash, video_likes.c.is_like)
+    )
+
+
+async def liked_among(conn: AsyncConnection, *, ip_hash: str, video_ids: Sequence[str]) -> set[str]:
+    """Which of `video_ids` this client likes; unknown ids are simply not among them."""
+    wanted: ColumnElement[bool]
+    if conn.dialect.name == "sqlite":
+        wanted = video_likes.c.video_id.in_(video_ids)
+    else:
+        # One array parameter keeps the statement text the same for any number of ids, so
+        # asyncpg's prepared-statement cache serves every call.
+        ids = bindparam("video_ids", list(video_ids), type_=ARRAY(String))
+        wanted = video_likes.c.video_id == any_(ids)
+    rows = await conn.execute(_this_clients_likes(ip_hash).where(wanted))
+    return set(rows.scalars())
+
+
+async def liked_page(
+    conn: AsyncConnection, *, ip_hash: str, after: LikedKey | None, limit: int
+) -> LikedPage:
+    """This client's liked video ids, newest like first (ties by like id)."""
+    sqlite = conn.dialect.name == "sqlite"
+    created_at = _created_at(sqlite)
+    statement = (
+        _this_clients_likes(ip_hash)
+        .add_columns(created_at.label("created_at"), video_likes.c.id)
+        .order_by(created_at.desc(), video_likes.c.id.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        since: str | datetime = (
+            after.created_at if sqlite else datetime.fromisoformat(after.created_at)
+        )
+        statement = statement.where(
+            tuple_(created_at, video_likes.c.id) < tuple_(since, after.like_id)
+        )
+    rows = (await conn.execute(statement)).all()
+    video_ids = [row.video_id for row in rows[:limit]]
+    if len(rows) <= limit:
+        return LikedPage(video_ids, next_key=None)
+    last = rows[limit - 1]
+    created = last.created_at if sqlite else last.created_at.isoformat(sep=" ")
+    return LikedPage(video_ids, next_key=LikedKey(created, last.id))
+
+
+def _created_at(sqlite: bool) -> ColumnElement[Any]:
+    # SQLite keeps timestamps as text in whichever format wrote them; comparing that text
+    # as stored keeps the keyset exact, where a parsed-and-reformatted value would not.
+    if sqlite:
+        return type_coerce(video_likes.c.created_at, String)
+    return video_likes.c.created_at

@@ -1,0 +1,42 @@
+"""Readiness and metrics: for load balancers and Prometheus, outside /api."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import Response
+
+from videolikes.metrics import exposition
+from videolikes.responses import JSONBytes
+from videolikes.schemas import NotReadyOut, ReadyOut, dump
+from videolikes.state import app_state
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyOut,
+    summary="Readiness: the database (and Redis, when configured) answer",
+    responses={503: {"model": NotReadyOut, "description": "A dependency is down"}},
+)
+async def ready(request: Request) -> JSONBytes:
+    problems = await app_state(request).readiness.problems()
+    if not problems:
+        return JSONBytes(dump({"status": "ready"}))
+    body = {
+        "error": "Not ready: " + ", ".join(sorted(problems)),
+        "status": "unavailable",
+        "down": problems,
+    }
+    return JSONBytes(dump(body), status_code=503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+async def metrics() -> Response:
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,90 @@
+"""The web page at `/`: static files shipped in the package, with the public site key put in.
+
+The page is HTML, CSS and plain JavaScript with no inline script, so its own Content Security
+Policy can allow scripts from this origin only, plus Google's reCAPTCHA hosts when a site key
+is configured. The policy is set here, on the HTML response, because it depends on that key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from functools import cache
+from importlib.resources import files
+from string import Template
+
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from videolikes.state import app_state
+
+STATIC_PACKAGE = ("videolikes", "static")
+STATIC_PATH = "/static"
+RECAPTCHA_SCRIPT_HOSTS = "https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/"
+RECAPTCHA_FRAME_HOSTS = "https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/"
+
+_BASE_POLICY = {
+    "default-src": "'none'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "connect-src": "'self'",
+    "base-uri": "'none'",
+    "form-action": "'none'",
+    "frame-ancestors": "'none'",
+}
+_RECAPTCHA_POLICY = {
+    "script-src": f"'self' {RECAPTCHA_SCRIPT_HOSTS}",
+    "frame-src": RECAPTCHA_FRAME_HOSTS,
+    # Google's script styles its badge with inline styles; styles cannot run code.
+    "style-src": "'self' 'unsafe-inline'",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+def add_page(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount(STATIC_PATH, StaticFiles(packages=[STATIC_PACKAGE]), name="static")
+
+
+def content_security_policy(site_key: str | None) -> str:
+    policy = _BASE_POLICY | _RECAPTCHA_POLICY if site_key else _BASE_POLICY
+    return "; ".join(f"{name} {value}" for name, value in policy.items())
+
+
+@router.get("/")
+async def index(request: Request) -> Response:
+    site_key = app_state(request).settings.recaptcha_site_key or ""
+    return Response(
+        _render_index(site_key),
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Security-Policy": content_security_policy(site_key),
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@cache
+def _render_index(site_key: str) -> bytes:
+    template = Template(_static_text("index.html"))
+    page = template.substitute(
+        recaptcha_site_key=html.escape(site_key, quote=True),
+        style_url=_asset_url("style.css"),
+        script_url=_asset_url("app.js"),
+        icon_url=_asset_url("icon.svg"),
+    )
+    return page.encode()
+
+
+def _asset_url(name: str) -> str:
+    # The content hash in the query changes with the file, so browsers never run an old
+    # script against a new page after an upgrade.
+    digest = hashlib.sha256(_static_text(name).encode()).hexdigest()[:12]
+    return f"{STATIC_PATH}/{name}?v={digest}"
+
+
+def _static_text(name: str) -> str:
+    return files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], name).read_text("utf-8")

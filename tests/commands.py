@@ -1,0 +1,54 @@
+"""Run the real `videolikes` command in a subprocess, as an operator would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+VIDEOLIKES = str(Path(sys.executable).parent / "videolikes")
+_SETTING_PREFIXES = (
+    "DATABASE_",
+    "REDIS_",
+    "RECAPTCHA_",
+    "IP_HASH_",
+    "RATE_LIMIT_",
+    "LOG_",
+    "PROMETHEUS_",
+    "ENVIRONMENT",
+    "WORKERS",
+)
+
+
+@dataclass(frozen=True)
+class Ran:
+    code: int
+    out: str
+    err: str
+
+
+def command_env(database_url: str, **variables: str | None) -> dict[str, str]:
+    """The test process's environment with only the given settings for videolikes.
+
+    A variable given as None is left unset.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith(_SETTING_PREFIXES)}
+    wanted = {"DATABASE_URL": database_url, "IP_HASH_SECRET": "test-ip-hash-secret", **variables}
+    env.update({key: value for key, value in wanted.items() if value is not None})
+    return env
+
+
+async def videolikes(*args: str, database_url: str, **variables: str | None) -> Ran:
+    process = await asyncio.create_subprocess_exec(
+        VIDEOLIKES,
+        *args,
+        env=command_env(database_url, **variables),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(120):
+        out, err = await process.communicate()
+    assert process.returncode is not None
+    return Ran(process.returncode, out.decode(), err.decode())

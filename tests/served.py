@@ -1,0 +1,83 @@
+"""A real `videolikes serve` process on a free port, for tests of what only a server shows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from commands import VIDEOLIKES, command_env
+
+STARTUP_TIMEOUT = 60.0
+
+
+@dataclass
+class Server:
+    process: asyncio.subprocess.Process
+    url: str
+    log: Path
+
+    def terminate(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+    async def exit_code(self, within: float) -> int:
+        async with asyncio.timeout(within):
+            return await self.process.wait()
+
+    def log_text(self) -> str:
+        return self.log.read_text()
+
+    def json_log(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log_text().splitlines() if line.startswith("{")]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def served(
+    database_url: str, log: Path, *, workers: int = 1, **variables: str | None
+) -> AsyncIterator[Server]:
+    port = free_port()
+    with log.open("wb") as sink:
+        process = await asyncio.create_subprocess_exec(
+            VIDEOLIKES,
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            env=command_env(database_url, **variables),
+            stdout=sink,
+            stderr=sink,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        await _wait_until_ready(server)
+        yield server
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _wait_until_ready(server: Server) -> None:
+    async with asyncio.timeout(STARTUP_TIMEOUT), httpx.AsyncClient() as client:
+        while True:
+            if server.process.returncode is not None:
+                raise AssertionError(f"server exited early:\n{server.log_text()}")
+            try:
+                if (await client.get(f"{server.url}/ready")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)

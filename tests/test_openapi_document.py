@@ -1,0 +1,78 @@
+"""The OpenAPI document: every operation, parameter and response carries an example."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import make_settings
+
+from videolikes.app import create_app
+
+DOCUMENT = create_app(make_settings("sqlite+aiosqlite://")).openapi()
+OPERATIONS = [
+    pytest.param(operation, id=f"{method.upper()} {path}")
+    for path, operations in DOCUMENT["paths"].items()
+    for method, operation in operations.items()
+]
+
+
+def _has_example(media: dict[str, Any]) -> bool:
+    if "example" in media or "examples" in media:
+        return True
+    schema = media.get("schema", {})
+    if "$ref" in schema:
+        schema = DOCUMENT["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return "example" in schema or "examples" in schema
+
+
+def test_every_endpoint_is_documented() -> None:
+    assert set(DOCUMENT["paths"]) == {
+        "/api/videos",
+        "/api/videos/{videoId}",
+        "/api/videos/{videoId}/like",
+        "/api/me",
+        "/api/me/likes",
+        "/health",
+    }
+    assert set(DOCUMENT["paths"]["/api/videos/{videoId}/like"]) == {"get", "post", "put", "delete"}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_every_parameter_has_an_example(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        assert parameter["schema"].get("examples"), parameter["name"]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_every_response_body_has_an_example(operation: dict[str, Any]) -> None:
+    for status, response in operation["responses"].items():
+        for media in response.get("content", {}).values():
+            assert _has_example(media), status
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_invalid_input_is_documented_as_400_not_422(operation: dict[str, Any]) -> None:
+    assert "422" not in operation["responses"]
+    if operation.get("parameters"):
+        assert operation["responses"]["400"]["content"]["application/json"]["example"]["error"]
+
+
+def test_examples_keep_their_nulls() -> None:
+    delete = DOCUMENT["paths"]["/api/videos/{videoId}/like"]["delete"]
+    assert delete["responses"]["200"]["content"]["application/json"]["example"] == {
+        "userLike": None
+    }
+    batch = DOCUMENT["paths"]["/api/me/likes"]["get"]["responses"]["200"]["content"]
+    assert None in batch["application/json"]["examples"]["with ids"]["value"]["userLikes"].values()
+
+
+def test_error_examples_are_the_real_messages() -> None:
+    responses = DOCUMENT["paths"]["/api/videos/{videoId}/like"]["put"]["responses"]
+    for status, message in [
+        ("403", "reCAPTCHA verification failed"),
+        ("404", "Video not found"),
+        ("503", "Service unavailable"),
+    ]:
+        example = responses[status]["content"]["application/json"]["example"]
+        assert example == {"error": message}

@@ -1,0 +1,185 @@
+"""The real server process: graceful stop under load, metrics across workers, clean logs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import TEST_IP_HASH_SECRET, counter_drift, make_settings, scalar, seed_demo
+from fake_recaptcha import FakeRecaptcha
+from served import served
+
+from videolikes.db import Database, create_engine
+
+VIDEO = "DEMO00000001"
+IN_FLIGHT = 40
+
+
+@pytest.fixture
+async def postgres_database(postgres_url: str) -> AsyncIterator[Database]:
+    database = Database(create_engine(make_settings(postgres_url)))
+    yield database
+    await database.dispose()
+
+
+async def test_sigterm_during_load_finishes_every_accepted_request_and_exits_0(
+    postgres_url: str,
+    postgres_database: Database,
+    fake_recaptcha: FakeRecaptcha,
+    tmp_path: Path,
+) -> None:
+    database = postgres_database
+    await seed_demo(database)
+    # Slow verification keeps every like in flight when the signal arrives.
+    fake_recaptcha.delay = 1.5
+    async with served(
+        postgres_url,
+        tmp_path / "server.log",
+        LOG_FORMAT="json",
+        RECAPTCHA_SECRET_KEY="graceful-secret",
+        RECAPTCHA_VERIFY_URL=fake_recaptcha.url,
+        # Room for a loaded test machine: the point is the stop, not the verifier's deadline.
+        RECAPTCHA_TIMEOUT="10",
+        TRUSTED_PROXIES="127.0.0.1/32",
+        # The readers are one client; limits would answer them 429 long before the stop.
+        RATE_LIMIT_ENABLED="false",
+    ) as server:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
+
+            async def like(n: int) -> httpx.Response:
+                headers = {
+                    "X-Recaptcha-Token": "token",
+                    "X-Forwarded-For": f"198.51.100.{n + 1}",
+                    "X-Request-ID": f"like-{n}",
+                }
+                return await client.post(f"/api/videos/{VIDEO}/like", headers=headers)
+
+            stopped = asyncio.Event()
+            answered: dict[str, int] = {}
+            refused_after_stop = 0
+
+            async def read_until_refused(worker: int) -> None:
+                nonlocal refused_after_stop
+                for n in range(100_000):
+                    request_id = f"read-{worker}-{n}"
+                    try:
+                        response = await client.get(
+                            "/api/videos", headers={"X-Request-ID": request_id}
+                        )
+                    except httpx.TransportError:
+                        # Only once stopping: a connection the server never read from.
+                        assert stopped.is_set()
+                        refused_after_stop += 1
+                        if refused_after_stop > 20:
+                            return
+                        await asyncio.sleep(0.05)
+                        continue
+                    answered[request_id] = response.status_code
+
+            readers = [asyncio.create_task(read_until_refused(w)) for w in range(4)]
+            for _ in range(500):
+                if len(answered) >= 100:
+                    break
+                await asyncio.sleep(0.02)
+            likes = [asyncio.create_task(like(n)) for n in range(IN_FLIGHT)]
+            for _ in range(500):
+                if len(fake_recaptcha.requests) == IN_FLIGHT:
+                    break
+                await asyncio.sleep(0.02)
+            server.terminate()
+            stopped.set()
+            responses = await asyncio.gather(*likes)
+            await asyncio.gather(*readers)
+            assert await server.exit_code(within=30) == 0
+
+    assert [(r.status_code, r.json()) for r in responses] == [(200, {"userLike": True})] * IN_FLIGHT
+    assert len(answered) > 100
+    assert set(answered.values()) == {200}
+    # Every request the server logged (it accepted) was answered to the client, with 200.
+    logged = {
+        str(entry["request_id"]): entry["status"]
+        for entry in server.json_log()
+        if entry["logger"] == "videolikes.access" and entry["route"] != "/ready"
+    }
+    assert {k: v for k, v in logged.items() if k.startswith("read-")} == answered
+    assert {k for k in logged if k.startswith("like-")} == {f"like-{n}" for n in range(IN_FLIGHT)}
+    messages = [entry["message"] for entry in server.json_log()]
+    assert "Application shutdown complete." in messages
+    await database.dispose()  # fresh connections: the pooled one idled through the whole run
+    assert await scalar(database, "SELECT likes FROM videos WHERE id = :id", id=VIDEO) == IN_FLIGHT
+    assert await counter_drift(database) == 0
+
+
+async def test_metrics_add_up_across_worker_processes(postgres_url: str, tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    async with served(
+        postgres_url, tmp_path / "server.log", workers=2, TMPDIR=str(scratch)
+    ) as server:
+        assert [p.name[:19] for p in scratch.iterdir()] == ["videolikes-metrics-"]
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=server.url, limits=limits) as client:
+            before = (await client.get("/metrics")).text
+            for _ in range(30):
+                assert (await client.get("/health")).status_code == 200
+            after = (await client.get("/metrics")).text
+        server.terminate()
+        assert await server.exit_code(within=30) == 0
+    line = 'videolikes_http_requests_total{method="GET",route="/health",status="200"}'
+
+    def count(text: str) -> float:
+        found = [row for row in text.splitlines() if row.startswith(line)]
+        return float(found[0].split()[-1]) if found else 0.0
+
+    assert count(after) - count(before) == 30
+    pids = {entry for entry in server.log_text().splitlines() if "Started server process" in entry}
+    assert len(pids) == 2
+    assert list(scratch.iterdir()) == []
+
+
+async def test_server_logs_hold_no_client_address_token_or_secret(
+    database_url: str, database: Database, fake_recaptcha: FakeRecaptcha, tmp_path: Path
+) -> None:
+    await seed_demo(database)
+    client_ip, proxied_ip = "203.0.113.77", "198.51.100.201"
+    token, recaptcha_secret = "tok-PRIVATE-9f8e7d", "rc-secret-PRIVATE-1a2b"
+    async with served(
+        database_url,
+        tmp_path / "server.log",
+        LOG_LEVEL="debug",
+        RECAPTCHA_SECRET_KEY=recaptcha_secret,
+        RECAPTCHA_VERIFY_URL=fake_recaptcha.url,
+        TRUSTED_PROXIES="127.0.0.1/32",
+    ) as server:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            forwarded = {"X-Forwarded-For": f"{client_ip}, {proxied_ip}"}
+            for answer in (
+                {},
+                {"score": 0.1},
+                {"success": False, "error-codes": ["invalid-input-response"]},
+            ):
+                fake_recaptcha.answer(**answer)
+                await client.post(
+                    f"/api/videos/{VIDEO}/like", headers={**forwarded, "X-Recaptcha-Token": token}
+                )
+            await client.post(f"/api/videos/{VIDEO}/like", headers=forwarded)
+            fake_recaptcha.status = 500
+            await client.post(
+                f"/api/videos/{VIDEO}/like", headers={**forwarded, "X-Recaptcha-Token": token}
+            )
+            await client.get(f"/api/videos/{client_ip}/like", headers=forwarded)
+            await client.get("/api/me", headers={**forwarded, "X-Request-ID": client_ip})
+            await client.get(f"/nope?ip={client_ip}&token={token}", headers=forwarded)
+        server.terminate()
+        assert await server.exit_code(within=30) == 0
+    logs = server.log_text()
+    assert "videolikes.access" in logs
+    assert "reCAPTCHA outcome=rejected" in logs
+    for secret in (client_ip, proxied_ip, token, recaptcha_secret, TEST_IP_HASH_SECRET):
+        assert secret not in logs
+    assert os.environ.get("IP_HASH_SECRET", "unset") not in logs

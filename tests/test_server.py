@@ -1,0 +1,209 @@
+"""The real `videolikes serve`: limits shared by its workers through Redis, bounded heads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import redis
+from conftest import REDIS_URL, Backend, make_settings, require_redis, seed_demo
+from redis_server import free_port
+
+from videolikes.db import Database, create_engine
+from videolikes.server import MAX_HEADER_BYTES, MAX_HEADER_FIELDS
+
+LIKE = "/api/videos/DEMO00000001/like"
+VIDEOLIKES = Path(sys.executable).parent / "videolikes"
+
+
+async def _seeded(url: str) -> str:
+    database = Database(create_engine(make_settings(url)))
+    try:
+        await seed_demo(database)
+    finally:
+        await database.dispose()
+    return url
+
+
+@pytest.fixture
+async def database_url(sqlite_url: str) -> str:
+    return await _seeded(sqlite_url)
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+    def worker_pids(self) -> set[int]:
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return {int(child) for child in children}
+
+
+@contextmanager
+def serve(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[Server]:
+    port = free_port()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("RATE_LIMIT", "REDIS", "DATABASE", "CORS", "TRUSTED"))
+    }
+    environment.update(IP_HASH_SECRET=f"test-{uuid.uuid4().hex}", LOG_LEVEL="warning", **env)
+    log = (tmp_path / "server.log").open("wb")
+    command = [str(VIDEOLIKES), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", str(workers)], env=environment, stdout=log, stderr=log
+    )
+    server = Server(process, port)
+    try:
+        _wait_until_healthy(server, process)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _wait_until_healthy(server: Server, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"videolikes serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("videolikes serve did not become healthy")
+
+
+def _workers_seen_by_redis(server: Server) -> set[int]:
+    """Worker processes holding a Redis connection: each names its own after its pid."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        names = [str(entry.get("name", "")) for entry in client.client_list()]
+    finally:
+        client.close()
+    pids = {int(match[1]) for name in names if (match := re.fullmatch(r"videolikes-(\d+)", name))}
+    return pids & server.worker_pids()
+
+
+@pytest.mark.redis
+async def test_two_workers_with_redis_give_one_client_exactly_the_limit(
+    database_url: str, tmp_path: Path
+) -> None:
+    require_redis()
+    limit = 30
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "RATE_LIMIT_ENABLED": "true",
+        "RATE_LIMIT_GENERAL": f"{limit}/minute",
+        # Generous: this test is about sharing counts, and a slow moment of a busy machine
+        # must not let a request through by failing open.
+        "REDIS_TIMEOUT": "2",
+    }
+    with serve(tmp_path, workers=2, **env) as server:
+        assert len(server.worker_pids()) >= 2
+        statuses: list[int] = []
+        # A fresh connection per request lets the kernel hand requests to either worker.
+        no_reuse = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=server.url, limits=no_reuse) as client:
+            while len(statuses) < 600:
+                batch = await asyncio.gather(*(client.get(LIKE) for _ in range(10)))
+                statuses += [response.status_code for response in batch]
+                if len(statuses) >= 3 * limit and len(_workers_seen_by_redis(server)) == 2:
+                    break
+        workers_seen = len(_workers_seen_by_redis(server))
+    counts = {status: statuses.count(status) for status in set(statuses)}
+    assert workers_seen == 2, f"one worker served nothing: {counts}"
+    assert counts == {200: limit, 429: len(statuses) - limit}
+
+
+@pytest.fixture(scope="module")
+async def server(
+    sqlite_backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Server]:
+    """One server for the request-head tests, which leave nothing behind."""
+    directory = tmp_path_factory.mktemp("server")
+    template = urlsplit(sqlite_backend.template_url).path.removeprefix("/")
+    shutil.copyfile(template, directory / "videolikes.db")
+    database_url = await _seeded(f"sqlite+aiosqlite:///{directory / 'videolikes.db'}")
+    with serve(directory, DATABASE_URL=database_url) as server:
+        yield server
+
+
+def _raw_request(server: Server, head: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        # The server may answer and close before reading all of an oversized head.
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            sock.sendall(head)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _request(*headers: bytes) -> bytes:
+    lines = [f"GET {LIKE} HTTP/1.1".encode(), b"Host: localhost", b"Connection: close", *headers]
+    return b"\r\n".join([*lines, b"", b""])
+
+
+def test_server_answers_an_ordinary_request_head(server: Server) -> None:
+    answer = _raw_request(server, _request(b"X-Recaptcha-Token: " + b"t" * 4000))
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        _request(b"X-Big: " + b"a" * MAX_HEADER_BYTES),
+        _request(*(b"X-Many-%d: 1" % i for i in range(MAX_HEADER_FIELDS + 1))),
+        b"GET /" + b"a" * MAX_HEADER_BYTES + b" HTTP/1.1\r\n\r\n",
+    ],
+    ids=["one-large-header", "too-many-headers", "long-url"],
+)
+def test_server_refuses_an_oversized_request_head_with_431(server: Server, head: bytes) -> None:
+    answer = _raw_request(server, head)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert answer.endswith(b'{"error":"Request headers too large"}')
+
+
+def test_server_hangs_up_on_an_endless_header_line_long_before_it_ends(server: Server) -> None:
+    sent = 0
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nX-Endless: ")
+        try:
+            while sent < 16 * 1024 * 1024:
+                sock.sendall(b"a" * 16384)
+                sent += 16384
+            answer = sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            # Closing with unread bytes resets the connection, which may discard the 431.
+            pass
+        else:
+            assert answer.startswith(b"HTTP/1.1 431 ")
+    # Socket buffers hold a few hundred kilobytes; the server read little more than its bound.
+    assert sent < 4 * 1024 * 1024
