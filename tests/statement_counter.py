@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,14 +13,39 @@ from videolikes.db import Database
 
 @contextmanager
 def statements_sent(database: Database) -> Iterator[list[str]]:
+    """Statements sent through SQLAlchemy, plus those sent on the asyncpg connection directly.
+
+    asyncpg's query logger sees only its own fetch calls, not the prepared statements that
+    SQLAlchemy runs, so the two sources never count one statement twice.
+    """
     sent: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         sent.append(statement)
 
+    def log_query(query: Any) -> None:
+        sent.append(query.query)
+
+    def watch(dbapi_connection: Any, *_args: Any) -> None:
+        if hasattr(dbapi_connection.driver_connection, "add_query_logger"):
+            dbapi_connection.driver_connection.add_query_logger(log_query)
+
+    def unwatch(dbapi_connection: Any, *_args: Any) -> None:
+        if dbapi_connection is not None and hasattr(
+            dbapi_connection.driver_connection, "remove_query_logger"
+        ):
+            dbapi_connection.driver_connection.remove_query_logger(log_query)
+
     engine = database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    listeners: list[tuple[Any, str, Callable[..., None]]] = [
+        (engine, "before_cursor_execute", record),
+        (engine.pool, "checkout", watch),
+        (engine.pool, "checkin", unwatch),
+    ]
+    for target, name, listener in listeners:
+        event.listen(target, name, listener)
     try:
         yield sent
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for target, name, listener in listeners:
+            event.remove(target, name, listener)

@@ -169,8 +169,10 @@ async def test_first_writes_of_new_clients_racing_each_other_never_fail(
     assert await counter_drift(database) == 0
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE"])
-async def test_each_write_is_one_statement_on_postgres(postgres_url: str, method: str) -> None:
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE"])
+async def test_each_like_request_is_one_statement_on_postgres(
+    postgres_url: str, method: str
+) -> None:
     settings = make_settings(postgres_url)
     async with running_app(settings) as api, api.client() as client:
         database = api.app.state.services.database

@@ -34,6 +34,8 @@ def test_every_endpoint_is_documented() -> None:
         "/api/me",
         "/api/me/likes",
         "/health",
+        "/ready",
+        "/metrics",
     }
     assert set(DOCUMENT["paths"]["/api/videos/{videoId}/like"]) == {"get", "post", "put", "delete"}
 

@@ -36,7 +36,16 @@ async def ready(request: Request) -> JSONBytes:
     "/metrics",
     summary="Prometheus metrics (text exposition format)",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    responses={
+        200: {
+            "content": {
+                CONTENT_TYPE_LATEST: {
+                    "example": "# TYPE videolikes_like_operations_total counter\n"
+                    'videolikes_like_operations_total{kind="like"} 42.0\n'
+                }
+            }
+        }
+    },
 )
 async def metrics() -> Response:
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
