@@ -11,6 +11,9 @@ from sqlalchemy import event
 from videolikes.db import Database
 
 
+_INTROSPECTION_MARKERS = ("pg_catalog.pg_type", "set_config('jit'")
+
+
 @contextmanager
 def statements_sent(database: Database) -> Iterator[list[str]]:
     """Statements sent through SQLAlchemy, plus those sent on the asyncpg connection directly.
@@ -24,7 +27,9 @@ def statements_sent(database: Database) -> Iterator[list[str]]:
         sent.append(statement)
 
     def log_query(query: Any) -> None:
-        sent.append(query.query)
+        # asyncpg's own type introspection runs once per connection and type, not per request.
+        if not any(marker in query.query for marker in _INTROSPECTION_MARKERS):
+            sent.append(query.query)
 
     def watch(dbapi_connection: Any, *_args: Any) -> None:
         if hasattr(dbapi_connection.driver_connection, "add_query_logger"):
