@@ -10,7 +10,6 @@ from sqlalchemy import event
 
 from videolikes.db import Database
 
-
 _INTROSPECTION_MARKERS = ("pg_catalog.pg_type", "set_config('jit'")
 
 
