@@ -56,7 +56,6 @@ class Settings(BaseSettings):
     videos_cache_seconds: float = Field(default=1.0, ge=0, le=60)
 
     cors_origins: Annotated[list[str], NoDecode] = ["*"]
-    dislikes_enabled: bool = False
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
