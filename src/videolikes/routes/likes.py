@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request
 
+from videolikes.likes import LikeService
 from videolikes.responses import JSONBytes
 from videolikes.routes import error_responses
 from videolikes.schemas import VIDEO_ID_PATTERN, UserLikeOut, user_like_body
@@ -56,13 +58,7 @@ async def get_like(video_id: VideoId, request: Request) -> JSONBytes:
 async def toggle_like(
     video_id: VideoId, request: Request, recaptcha_token: RecaptchaToken = None
 ) -> JSONBytes:
-    state = app_state(request)
-    await state.captcha.verify(recaptcha_token)
-    liked = await state.likes.toggle(
-        video_id=video_id, ip_hash=state.identity.ip_hash(request.scope)
-    )
-    state.video_list.invalidate()
-    return JSONBytes(user_like_body(liked))
+    return await _write_like(request, recaptcha_token, video_id, LikeService.toggle)
 
 
 @router.put(
@@ -76,11 +72,7 @@ async def toggle_like(
 async def put_like(
     video_id: VideoId, request: Request, recaptcha_token: RecaptchaToken = None
 ) -> JSONBytes:
-    state = app_state(request)
-    await state.captcha.verify(recaptcha_token)
-    liked = await state.likes.like(video_id=video_id, ip_hash=state.identity.ip_hash(request.scope))
-    state.video_list.invalidate()
-    return JSONBytes(user_like_body(liked))
+    return await _write_like(request, recaptcha_token, video_id, LikeService.like)
 
 
 @router.delete(
@@ -94,10 +86,20 @@ async def put_like(
 async def delete_like(
     video_id: VideoId, request: Request, recaptcha_token: RecaptchaToken = None
 ) -> JSONBytes:
+    return await _write_like(request, recaptcha_token, video_id, LikeService.unlike)
+
+
+async def _write_like(
+    request: Request,
+    recaptcha_token: str | None,
+    video_id: str,
+    write: Callable[..., Awaitable[bool]],
+) -> JSONBytes:
     state = app_state(request)
     await state.captcha.verify(recaptcha_token)
-    liked = await state.likes.unlike(
-        video_id=video_id, ip_hash=state.identity.ip_hash(request.scope)
+    liked = await write(
+        state.likes, video_id=video_id, ip_hash=state.identity.ip_hash(request.scope)
     )
+    # This process's cached catalogue would otherwise hide the write for up to its lifetime.
     state.video_list.invalidate()
     return JSONBytes(user_like_body(liked))
