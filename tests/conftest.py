@@ -23,7 +23,7 @@ import httpx
 import pytest
 from alembic import command
 from asgi_lifespan import LifespanManager
-from fake_recaptcha import fake_recaptcha
+from fake_recaptcha import FakeRecaptcha, fake_recaptcha
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -241,3 +241,19 @@ async def api(settings: Settings) -> AsyncIterator[RunningApp]:
 async def client(api: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
     async with api.client() as client:
         yield client
+
+
+@pytest.fixture
+async def captcha_api(
+    database_url: str, fake_recaptcha: FakeRecaptcha
+) -> AsyncIterator[RunningApp]:
+    """The app with reCAPTCHA on, verified by the local stand-in for Google's siteverify."""
+    settings = make_settings(
+        database_url,
+        recaptcha_secret_key="server-secret-value",
+        recaptcha_verify_url=fake_recaptcha.url,
+        recaptcha_timeout=0.5,
+        recaptcha_expected_action="like_video",
+    )
+    async with running_app(settings) as api:
+        yield api

@@ -83,21 +83,6 @@ async def test_raw_ip_is_never_stored(api: RunningApp, database: Database) -> No
     assert "198.51.100.77" not in ip_hash
 
 
-@pytest.fixture
-async def captcha_api(
-    database_url: str, fake_recaptcha: FakeRecaptcha
-) -> AsyncIterator[RunningApp]:
-    settings = make_settings(
-        database_url,
-        recaptcha_secret_key="server-secret-value",
-        recaptcha_verify_url=fake_recaptcha.url,
-        recaptcha_timeout=0.5,
-        recaptcha_expected_action="like_video",
-    )
-    async with running_app(settings) as api:
-        yield api
-
-
 @pytest.mark.parametrize(
     ("token", "status", "body"),
     [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import httpx
@@ -181,19 +180,6 @@ async def test_each_like_request_is_one_statement_on_postgres(
         with statements_sent(database) as sent:
             assert (await client.request(method, LIKE)).status_code == 200
     assert len(sent) == 1
-
-
-@pytest.fixture
-async def captcha_api(
-    database_url: str, fake_recaptcha: FakeRecaptcha
-) -> AsyncIterator[RunningApp]:
-    settings = make_settings(
-        database_url,
-        recaptcha_secret_key="server-secret-value",
-        recaptcha_verify_url=fake_recaptcha.url,
-    )
-    async with running_app(settings) as api:
-        yield api
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])

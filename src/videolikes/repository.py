@@ -266,6 +266,10 @@ class PostgresLikes:
         async with self._database.driver_connection() as conn:
             return await _pg_like_status(conn, video_id=video_id, ip_hash=ip_hash)
 
+    async def _fetch_row(self, statement: _Numbered, **values: Any) -> asyncpg.Record:
+        async with self._database.driver_connection() as conn:
+            return await conn.fetchrow(statement.sql, *statement.args(**values))
+
     async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange:
         statement = _PG_TOGGLE_NUMBERED
         async with self._database.driver_connection() as conn:
@@ -280,18 +284,14 @@ class PostgresLikes:
         return LikeChange(video_found=liked is not None, liked=bool(liked), changed=False)
 
     async def like(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        statement = _PG_LIKE_NUMBERED
-        args = statement.args(video_id=video_id, ip_hash=ip_hash, username=new_username())
-        async with self._database.driver_connection() as conn:
-            row = await conn.fetchrow(statement.sql, *args)
+        row = await self._fetch_row(
+            _PG_LIKE_NUMBERED, video_id=video_id, ip_hash=ip_hash, username=new_username()
+        )
         found = bool(row["video_found"])
         return LikeChange(video_found=found, liked=found, changed=bool(row["added"]))
 
     async def unlike(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        statement = _PG_UNLIKE_NUMBERED
-        args = statement.args(video_id=video_id, ip_hash=ip_hash)
-        async with self._database.driver_connection() as conn:
-            row = await conn.fetchrow(statement.sql, *args)
+        row = await self._fetch_row(_PG_UNLIKE_NUMBERED, video_id=video_id, ip_hash=ip_hash)
         return LikeChange(
             video_found=bool(row["video_found"]), liked=False, changed=bool(row["removed"])
         )
