@@ -86,23 +86,47 @@ def _pgbench_statement(sql: str) -> str:
     return " ".join(sql.split()) + ";\n"
 
 
+# What a batch of one toggle sends for each array parameter, in pgbench's variables.
+_ONE_TOGGLE = {
+    "video_ids": "ARRAY[:video_id::text]",
+    "ip_hashes": "ARRAY[:ip_hash::text]",
+    "usernames": "ARRAY[:username::text]",
+    "positions": "ARRAY[0]",
+    "ops": "ARRAY['toggle']",
+}
+
+
+def _one_toggle(statement: repository.Numbered) -> str:
+    """A batch statement as the service sends it for a batch of one toggle."""
+
+    def element(match: re.Match[str]) -> str:
+        return _ONE_TOGGLE[statement.names[int(match.group(1)) - 1]]
+
+    return _pgbench_statement(re.sub(r"\$(\d+)", element, statement.sql))
+
+
 def pgbench_scripts(directory: Path, videos: int) -> dict[str, Path]:
-    """The S1 status read and the S2 toggle, with random videos and clients as in wrk."""
+    """The S1 status read and one S2 toggle, with random videos and clients as in wrk.
+
+    The toggle is the service's own transaction for a batch of one: what a lone request costs
+    PostgreSQL. Under load the service puts many toggles in one such transaction.
+    """
     header = (
         f"\\set video_id {VIDEO_ID_BASE} + random(1, {videos})\n"
         f"\\set ip_hash {PGBENCH_IP_HASH_BASE} + random(200001, 400000)\n"
     )
     # The repository's own statements, so that a change to them changes the yardstick too.
-    statements = {
-        "status": repository._LIKE_STATUS.text,
-        "toggle": repository._PG_TOGGLE.text,
+    toggle = "".join(_one_toggle(statement) for statement in repository.LIKE_WRITE_STATEMENTS)
+    scripts = {
+        "status": _pgbench_statement(repository._LIKE_STATUS.text),
+        "toggle": f"BEGIN;\n{repository.PLAN_EACH_BATCH};\n{toggle}COMMIT;\n",
     }
-    scripts = {}
-    for name, sql in statements.items():
+    paths = {}
+    for name, script in scripts.items():
         path = directory / f"pgbench-{name}.sql"
-        path.write_text(header + _pgbench_statement(sql))
-        scripts[name] = path
-    return scripts
+        path.write_text(header + script)
+        paths[name] = path
+    return paths
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -13,8 +14,8 @@ from videolikes.db import Database
 _INTROSPECTION_MARKERS = ("pg_catalog.pg_type", "set_config('jit'")
 
 
-@contextmanager
-def statements_sent(database: Database) -> Iterator[list[str]]:
+@asynccontextmanager
+async def statements_sent(database: Database) -> AsyncIterator[list[str]]:
     """Statements sent through SQLAlchemy, plus those sent on the asyncpg connection directly.
 
     asyncpg's query logger sees only its own fetch calls, not the prepared statements that
@@ -50,6 +51,8 @@ def statements_sent(database: Database) -> Iterator[list[str]]:
         event.listen(target, name, listener)
     try:
         yield sent
+        # asyncpg hands each finished query to its loggers on the loop's next iteration.
+        await asyncio.sleep(0)
     finally:
         for target, name, listener in listeners:
             event.remove(target, name, listener)

@@ -248,6 +248,6 @@ async def test_each_read_is_one_statement_on_postgres(postgres_url: str, path: s
     async with running_app(settings) as api, api.client() as client:
         database = api.app.state.services.database
         await seed_demo(database)
-        with statements_sent(database) as sent:
+        async with statements_sent(database) as sent:
             assert (await client.get(path)).status_code == 200
     assert len(sent) == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 
 import httpx
 import pytest
@@ -15,16 +17,19 @@ CLIENTS = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
 VIDEOS = ["DEMO00000001", "DEMO00000002"]
 
 
-async def _toggle_storm(api: RunningApp, *, per_pair: int) -> list[httpx.Response]:
-    """Fire `per_pair` toggles at every (client, video) pair, all at once, shuffled."""
-    async with (
-        api.client(CLIENTS[0]) as one,
-        api.client(CLIENTS[1]) as two,
-        api.client(CLIENTS[2]) as three,
-    ):
+async def _toggle_storm(apps: Sequence[RunningApp], *, per_pair: int) -> list[httpx.Response]:
+    """Fire `per_pair` toggles at every (client, video) pair, all at once, shuffled.
+
+    Each request goes to one of `apps` at random: on PostgreSQL each app batches its own writes,
+    as each worker process does, so two apps make batches that race each other.
+    """
+    async with AsyncExitStack() as stack:
+        clients = [
+            [await stack.enter_async_context(api.client(ip)) for api in apps] for ip in CLIENTS
+        ]
         requests = [
-            client.post(f"/api/videos/{video}/like")
-            for client in (one, two, three)
+            random.choice(by_app).post(f"/api/videos/{video}/like")
+            for by_app in clients
             for video in VIDEOS
             for _ in range(per_pair)
         ]
@@ -44,8 +49,8 @@ async def test_concurrent_toggles_keep_counter_exact_on_postgres(
     database = Database(create_engine(settings))
     try:
         await seed_demo(database)
-        async with running_app(settings) as api:
-            responses = await _toggle_storm(api, per_pair=per_pair)
+        async with running_app(settings) as one, running_app(settings) as two:
+            responses = await _toggle_storm([one, two], per_pair=per_pair)
         assert len(responses) >= 200
         assert [r.status_code for r in responses if r.status_code != 200] == []
         assert await counter_drift(database) == 0
@@ -59,7 +64,7 @@ async def test_concurrent_toggles_keep_counter_exact_on_postgres(
 
 async def test_concurrent_toggles_keep_counter_exact(api: RunningApp, database: Database) -> None:
     await seed_demo(database)
-    responses = await _toggle_storm(api, per_pair=11)
+    responses = await _toggle_storm([api], per_pair=11)
     assert [r.status_code for r in responses if r.status_code != 200] == []
     assert await counter_drift(database) == 0
     assert await _liked_pairs(database) == len(CLIENTS) * len(VIDEOS)

@@ -194,6 +194,6 @@ async def test_each_read_is_one_statement_on_postgres(
         await seed_demo(database)
         for number in (1, 2, 3):
             await client.put(f"/api/videos/{_video(number)}/like")
-        with statements_sent(database) as sent:
+        async with statements_sent(database) as sent:
             assert (await client.get(LIKES, params=params)).status_code == 200
     assert len(sent) == 1

@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                await app.state.services.likes.aclose()
                 await readiness.close()
                 forget_pool(database.engine)
                 await database.dispose()

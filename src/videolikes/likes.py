@@ -40,6 +40,9 @@ class LikeService:
             liked = await liked_among(conn, ip_hash=ip_hash, video_ids=video_ids)
         return {video_id: video_id in liked for video_id in video_ids}
 
+    async def aclose(self) -> None:
+        await self._store.aclose()
+
     async def liked(self, *, ip_hash: str, after: LikedKey | None, limit: int) -> LikedPage:
         async with self._database.unit_of_work() as conn:
             return await liked_page(conn, ip_hash=ip_hash, after=after, limit=limit)

@@ -9,7 +9,7 @@ files under PROMETHEUS_MULTIPROC_DIR and a scrape, answered by any one worker, a
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     REGISTRY,
@@ -26,7 +26,9 @@ from sqlalchemy.pool import Pool, QueuePool
 
 from videolikes.captcha import CaptchaOutcome, RecaptchaVerifier
 from videolikes.errors import CaptchaRejected, CaptchaTokenMissing, CaptchaUnavailable
-from videolikes.repository import LikeChange
+
+if TYPE_CHECKING:
+    from videolikes.repository import LikeChange
 
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -45,6 +47,11 @@ LIKE_OPERATIONS = Counter(
     "videolikes_like_operations_total",
     "Like writes on existing videos, by what they did: like, unlike or no-op.",
     ["kind"],
+)
+LIKE_WRITE_BATCH_SIZE = Histogram(
+    "videolikes_like_write_batch_size",
+    "Like writes per PostgreSQL transaction: the requests that queued behind the batch before.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 RECAPTCHA_OUTCOMES = Counter(
     "videolikes_recaptcha_outcomes_total",
@@ -101,6 +108,10 @@ def record_like_change(change: LikeChange) -> None:
         LIKE_OPERATIONS.labels("no-op").inc()
     else:
         LIKE_OPERATIONS.labels("like" if change.liked else "unlike").inc()
+
+
+def record_like_batch(size: int) -> None:
+    LIKE_WRITE_BATCH_SIZE.observe(size)
 
 
 class CountedRecaptchaVerifier(RecaptchaVerifier):

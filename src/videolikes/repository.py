@@ -1,9 +1,10 @@
 """All SQL: videos, users and the like rows with their counter.
 
-Like writes differ by database. On PostgreSQL each write is one data-modifying statement, so
-it is atomic by itself and costs one round trip; its row locks are always taken in the same
-order (like row, then video row), so concurrent writes queue instead of deadlocking. On SQLite
-the unit of work is one serialised transaction, so plain statements in sequence are atomic.
+Like writes differ by database. On PostgreSQL the writes that arrive together go in one
+transaction (write_likes): it locks the videos first, in id order, then changes like rows and
+moves each counter once, so concurrent writes queue instead of deadlocking and a hot video's
+row is updated once per batch rather than once per request. On SQLite the unit of work is one
+serialised transaction per write, so plain statements in sequence are atomic.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import string
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 import asyncpg
@@ -40,15 +42,14 @@ from sqlalchemy.dialects.sqlite import Insert as sqlite_insert_type
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from videolikes.batching import Batcher
 from videolikes.db import Database
+from videolikes.metrics import record_like_batch
 from videolikes.models import User, Video, VideoLike
 
 AnyRow = Row[*tuple[Any, ...]]
 
 _USERNAME_ALPHABET = string.ascii_lowercase + string.digits
-# A no-op write on PostgreSQL means another request for the same client committed between
-# this statement's snapshot and its row locks; running it again sees that commit.
-_MAX_ATTEMPTS = 10
 
 videos: Table = Video.__table__  # type: ignore[assignment]
 users: Table = User.__table__  # type: ignore[assignment]
@@ -90,14 +91,14 @@ _LIKE_STATUS = text(
 
 
 @dataclass(frozen=True, slots=True)
-class _Numbered:
+class Numbered:
     """A text() statement as asyncpg takes it: each `:name` becomes `$n`, in order of first use."""
 
     sql: str
     names: tuple[str, ...]
 
     @classmethod
-    def of(cls, statement: TextClause) -> _Numbered:
+    def of(cls, statement: TextClause) -> Numbered:
         names: dict[str, int] = {}
 
         def number(match: re.Match[str]) -> str:
@@ -116,7 +117,7 @@ async def like_status(conn: AsyncConnection, *, video_id: str, ip_hash: str) -> 
     return bool(row.liked) if row.video_found else None
 
 
-_PG_LIKE_STATUS = _Numbered.of(_LIKE_STATUS)
+_PG_LIKE_STATUS = Numbered.of(_LIKE_STATUS)
 
 
 async def _pg_like_status(conn: asyncpg.Connection, *, video_id: str, ip_hash: str) -> bool | None:
@@ -154,147 +155,193 @@ class LikeStore(Protocol):
 
     async def unlike(self, *, video_id: str, ip_hash: str) -> LikeChange: ...
 
+    async def aclose(self) -> None:
+        """Return once every write accepted so far is written."""
 
-_PG_TOGGLE = text(
-    """
-    WITH video AS (
-        SELECT id FROM videos WHERE id = :video_id
-    ), found_user AS (
-        SELECT id FROM users WHERE ip_hash = :ip_hash
-    ), new_user AS (
+
+class LikeOp(StrEnum):
+    TOGGLE = "toggle"
+    LIKE = "like"
+    UNLIKE = "unlike"
+
+
+@dataclass(frozen=True, slots=True)
+class LikeWrite:
+    op: LikeOp
+    video_id: str
+    ip_hash: str
+
+
+# Planned anew for each batch, with the batch's own values and the tables as they are now. A
+# cached generic plan is made once per connection, maybe while users and video_likes were
+# nearly empty, and then scans them whole as they grow (seen: PostgreSQL's CPU per write
+# doubling within 20 s of load on a fresh database). One plan per batch is cheap; one per read
+# would not be, so reads keep their cached plans.
+PLAN_EACH_BATCH = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+# The three statements of a batch of like writes on PostgreSQL, run in one transaction whose
+# first statement locks the batch's videos in id order. Every like write takes its video's lock
+# before it touches a like row, so writes to one video queue there, and as every transaction
+# locks in the same order they queue without deadlocking. Each statement that follows takes a
+# fresh snapshot (READ COMMITTED), which already holds every like committed before the locks:
+# no write acts on a stale view, and none needs a second attempt.
+_LOCK_VIDEOS = Numbered.of(
+    text("SELECT id FROM videos WHERE id = ANY(:video_ids::text[]) ORDER BY id FOR NO KEY UPDATE")
+)
+
+# Users are created in ip_hash order, so two batches creating the same new users wait for each
+# other in one direction only.
+_CREATE_USERS = Numbered.of(
+    text(
+        """
         INSERT INTO users (id, ip_hash, username)
-        SELECT gen_random_uuid(), :ip_hash, :username
-        WHERE EXISTS (SELECT 1 FROM video) AND NOT EXISTS (SELECT 1 FROM found_user)
+        SELECT gen_random_uuid(), new.ip_hash, new.username
+        FROM unnest(:ip_hashes::text[], :usernames::text[]) AS new(ip_hash, username)
+        ORDER BY new.ip_hash
         ON CONFLICT (ip_hash) DO NOTHING
-        RETURNING id
-    ), client AS (
-        SELECT id FROM found_user UNION ALL SELECT id FROM new_user
-    ), removed AS (
-        DELETE FROM video_likes
-        WHERE video_id = :video_id AND user_id = (SELECT id FROM client) AND is_like
-        RETURNING 1
-    ), added AS (
-        INSERT INTO video_likes (id, video_id, user_id, is_like)
-        SELECT gen_random_uuid(), :video_id, client.id, true FROM client
-        WHERE EXISTS (SELECT 1 FROM video) AND NOT EXISTS (SELECT 1 FROM removed)
-        ON CONFLICT ON CONSTRAINT video_user_unique DO NOTHING
-        RETURNING 1
-    ), counted AS (
-        UPDATE videos
-        SET likes = GREATEST(
-            likes + (SELECT count(*) FROM added) - (SELECT count(*) FROM removed), 0
+        """
+    )
+)
+
+# One row per write whose client exists. The batch holds no two writes of one client to one
+# video, so every write reads the same snapshot without depending on another: a toggle removes
+# a like that was there and adds one that was not; a like adds, an unlike removes. The counter
+# of each video moves once, by the batch's net change.
+_APPLY_LIKE_WRITES = Numbered.of(
+    text(
+        """
+        WITH write AS (
+            SELECT w.position, w.op, w.video_id, users.id AS user_id
+            FROM unnest(:positions::int[], :ops::text[], :video_ids::text[], :ip_hashes::text[])
+                 AS w(position, op, video_id, ip_hash)
+            JOIN users ON users.ip_hash = w.ip_hash
+        ), existing AS (
+            SELECT write.position FROM write
+            JOIN video_likes AS l
+              ON l.video_id = write.video_id AND l.user_id = write.user_id AND l.is_like
+        ), removed AS (
+            DELETE FROM video_likes AS l USING write
+            WHERE l.video_id = write.video_id AND l.user_id = write.user_id AND l.is_like
+              AND write.op <> 'like'
+            RETURNING write.position, write.video_id
+        ), added AS (
+            INSERT INTO video_likes (id, video_id, user_id, is_like)
+            SELECT gen_random_uuid(), write.video_id, write.user_id, true FROM write
+            WHERE write.op <> 'unlike'
+              AND write.position NOT IN (SELECT position FROM existing)
+            ON CONFLICT ON CONSTRAINT video_user_unique DO NOTHING
+            RETURNING video_id, user_id
+        ), net AS (
+            SELECT video_id, sum(change) AS change FROM (
+                SELECT video_id, 1 AS change FROM added
+                UNION ALL SELECT video_id, -1 FROM removed
+            ) AS changes
+            GROUP BY video_id
+        ), counted AS (
+            UPDATE videos SET likes = GREATEST(videos.likes + net.change, 0)
+            FROM net WHERE videos.id = net.video_id AND net.change <> 0
+            RETURNING 1
         )
-        WHERE id = :video_id AND EXISTS (SELECT 1 FROM added UNION ALL SELECT 1 FROM removed)
-        RETURNING 1
+        SELECT write.position,
+               write.position IN (SELECT position FROM existing) AS existed,
+               write.position IN (SELECT position FROM removed) AS removed,
+               EXISTS (SELECT 1 FROM added
+                       WHERE added.video_id = write.video_id AND added.user_id = write.user_id)
+                   AS added
+        FROM write
+        """
     )
-    SELECT EXISTS (SELECT 1 FROM video) AS video_found,
-           EXISTS (SELECT 1 FROM added) AS added,
-           EXISTS (SELECT 1 FROM removed) AS removed
-    """
 )
 
+# In the order write_likes sends them.
+LIKE_WRITE_STATEMENTS = (_LOCK_VIDEOS, _CREATE_USERS, _APPLY_LIKE_WRITES)
 
-# The user is upserted rather than inserted: when a concurrent first write by this client
-# created it after this statement's snapshot, DO UPDATE still returns its id, so the
-# statement never needs a second attempt. It sets a column outside every unique index, so the
-# row lock it takes is FOR NO KEY UPDATE, which the foreign-key checks of concurrent like
-# inserts (FOR KEY SHARE) do not wait for; setting ip_hash would lock FOR UPDATE and deadlock
-# against them. The like insert then either adds the row or meets the existing one, and both
-# mean "liked".
-_PG_LIKE = text(
-    """
-    WITH video AS (
-        SELECT id FROM videos WHERE id = :video_id
-    ), found_user AS (
-        SELECT id FROM users WHERE ip_hash = :ip_hash
-    ), new_user AS (
-        INSERT INTO users (id, ip_hash, username)
-        SELECT gen_random_uuid(), :ip_hash, :username
-        WHERE EXISTS (SELECT 1 FROM video) AND NOT EXISTS (SELECT 1 FROM found_user)
-        ON CONFLICT (ip_hash) DO UPDATE SET username = users.username
-        RETURNING id
-    ), client AS (
-        SELECT id FROM found_user UNION ALL SELECT id FROM new_user
-    ), added AS (
-        INSERT INTO video_likes (id, video_id, user_id, is_like)
-        SELECT gen_random_uuid(), :video_id, client.id, true FROM client
-        WHERE EXISTS (SELECT 1 FROM video)
-        ON CONFLICT ON CONSTRAINT video_user_unique DO NOTHING
-        RETURNING 1
-    ), counted AS (
-        UPDATE videos SET likes = likes + (SELECT count(*) FROM added)
-        WHERE id = :video_id AND EXISTS (SELECT 1 FROM added)
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM video) AS video_found, EXISTS (SELECT 1 FROM added) AS added
-    """
-)
-
-# Never creates a user. A like committed after this statement's snapshot is left alone: the
-# unlike is then ordered before that like, which is what both clients were told.
-_PG_UNLIKE = text(
-    """
-    WITH video AS (
-        SELECT id FROM videos WHERE id = :video_id
-    ), removed AS (
-        DELETE FROM video_likes
-        WHERE video_id = :video_id AND is_like
-          AND user_id = (SELECT id FROM users WHERE ip_hash = :ip_hash)
-        RETURNING 1
-    ), counted AS (
-        UPDATE videos SET likes = GREATEST(likes - (SELECT count(*) FROM removed), 0)
-        WHERE id = :video_id AND EXISTS (SELECT 1 FROM removed)
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM video) AS video_found, EXISTS (SELECT 1 FROM removed) AS removed
-    """
-)
+_NOT_FOUND = LikeChange(video_found=False, liked=False, changed=False)
+_UNCHANGED_UNLIKED = LikeChange(video_found=True, liked=False, changed=False)
 
 
-_PG_TOGGLE_NUMBERED = _Numbered.of(_PG_TOGGLE)
-_PG_LIKE_NUMBERED = _Numbered.of(_PG_LIKE)
-_PG_UNLIKE_NUMBERED = _Numbered.of(_PG_UNLIKE)
+async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> list[LikeChange]:
+    """Apply a batch of like writes in one transaction; one change per write, in order.
+
+    The batch must hold at most one write per client and video (see _APPLY_LIKE_WRITES).
+    """
+    async with conn.transaction():
+        await conn.execute(PLAN_EACH_BATCH)
+        video_ids = sorted({write.video_id for write in writes})
+        locked = await conn.fetch(_LOCK_VIDEOS.sql, *_LOCK_VIDEOS.args(video_ids=video_ids))
+        found = {row["id"] for row in locked}
+        present = [(n, write) for n, write in enumerate(writes) if write.video_id in found]
+        creating = sorted({w.ip_hash for _, w in present if w.op is not LikeOp.UNLIKE})
+        if creating:
+            usernames = [new_username() for _ in creating]
+            await conn.execute(
+                _CREATE_USERS.sql, *_CREATE_USERS.args(ip_hashes=creating, usernames=usernames)
+            )
+        rows = []
+        if present:
+            rows = await conn.fetch(
+                _APPLY_LIKE_WRITES.sql,
+                *_APPLY_LIKE_WRITES.args(
+                    positions=[n for n, _ in present],
+                    ops=[write.op.value for _, write in present],
+                    video_ids=[write.video_id for _, write in present],
+                    ip_hashes=[write.ip_hash for _, write in present],
+                ),
+            )
+    applied = {row["position"]: row for row in rows}
+    changes = []
+    for n, write in enumerate(writes):
+        row = applied.get(n)
+        if write.video_id not in found:
+            changes.append(_NOT_FOUND)
+        elif row is None:
+            # An unlike from a client that has never written: nothing to remove.
+            changes.append(_UNCHANGED_UNLIKED)
+        else:
+            liked = row["added"] or (row["existed"] and not row["removed"])
+            changed = row["added"] or row["removed"]
+            changes.append(LikeChange(video_found=True, liked=liked, changed=changed))
+    return changes
+
+
+# Enough to carry every request a busy worker holds at once, small enough that one batch's
+# statement stays far inside the statement timeout.
+_MAX_BATCH = 256
+
+
+def _client_and_video(write: LikeWrite) -> tuple[str, str]:
+    return write.ip_hash, write.video_id
 
 
 class PostgresLikes:
-    """Each operation is one statement, sent on the pool's asyncpg connection directly."""
+    """Reads are one statement each; writes go through a Batcher into write_likes."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._writes: Batcher[LikeWrite, LikeChange] = Batcher(
+            self._write_batch, key=_client_and_video, max_size=_MAX_BATCH
+        )
 
     async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
         async with self._database.driver_connection() as conn:
             return await _pg_like_status(conn, video_id=video_id, ip_hash=ip_hash)
 
-    async def _fetch_row(self, statement: _Numbered, **values: Any) -> asyncpg.Record:
+    async def _write_batch(self, writes: Sequence[LikeWrite]) -> list[LikeChange]:
+        record_like_batch(len(writes))
         async with self._database.driver_connection() as conn:
-            return await conn.fetchrow(statement.sql, *statement.args(**values))
+            return await write_likes(conn, writes)
 
     async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        statement = _PG_TOGGLE_NUMBERED
-        async with self._database.driver_connection() as conn:
-            for _ in range(_MAX_ATTEMPTS):
-                args = statement.args(video_id=video_id, ip_hash=ip_hash, username=new_username())
-                row = await conn.fetchrow(statement.sql, *args)
-                if not row["video_found"]:
-                    return LikeChange(video_found=False, liked=False, changed=False)
-                if row["added"] or row["removed"]:
-                    return LikeChange(video_found=True, liked=bool(row["added"]), changed=True)
-            liked = await _pg_like_status(conn, video_id=video_id, ip_hash=ip_hash)
-        return LikeChange(video_found=liked is not None, liked=bool(liked), changed=False)
+        return await self._writes.submit(LikeWrite(LikeOp.TOGGLE, video_id, ip_hash))
 
     async def like(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        row = await self._fetch_row(
-            _PG_LIKE_NUMBERED, video_id=video_id, ip_hash=ip_hash, username=new_username()
-        )
-        found = bool(row["video_found"])
-        return LikeChange(video_found=found, liked=found, changed=bool(row["added"]))
+        return await self._writes.submit(LikeWrite(LikeOp.LIKE, video_id, ip_hash))
 
     async def unlike(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        row = await self._fetch_row(_PG_UNLIKE_NUMBERED, video_id=video_id, ip_hash=ip_hash)
-        return LikeChange(
-            video_found=bool(row["video_found"]), liked=False, changed=bool(row["removed"])
-        )
+        return await self._writes.submit(LikeWrite(LikeOp.UNLIKE, video_id, ip_hash))
+
+    async def aclose(self) -> None:
+        await self._writes.aclose()
 
 
 # CURRENT_TIMESTAMP, the column default, keeps whole seconds; with milliseconds a client's
@@ -370,6 +417,9 @@ class SqliteLikes:
         if added.rowcount:
             await _add_to_counter(conn, video_id=video_id, delta=1)
         return LikeChange(video_found=True, liked=True, changed=bool(added.rowcount))
+
+    async def aclose(self) -> None:
+        """Nothing to wait for: each write finished inside its own call."""
 
     async def _unlike(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
         found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
@@ -454,10 +504,9 @@ async def recount_likes(conn: AsyncConnection, video_ids: Sequence[str]) -> list
 
     Call inside a transaction. The video rows are locked first, in id order, by a statement
     of their own; the recount that follows then takes a fresh snapshot that already holds
-    every like committed before the locks. A like committed later has not changed its
-    counter yet (a toggle updates its video row last, after our commit releases it), so it
-    adds its +1 to the recounted value rather than being counted twice or lost. Reconcile
-    never waits on a like row, so it cannot deadlock with a toggle (like row, then video row).
+    every like committed before the locks. Like writes on PostgreSQL lock their videos first
+    too, in the same order, so none can change a like row of these videos until the commit,
+    and none deadlocks with the recount. On SQLite the whole recount is serialised anyway.
     """
     locked = await conn.execute(
         select(videos.c.id, videos.c.likes)

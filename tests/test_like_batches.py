@@ -1,0 +1,120 @@
+"""Like writes on PostgreSQL go in batches: what one transaction does, and what it costs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from conftest import (
+    RunningApp,
+    counter_drift,
+    execute,
+    make_settings,
+    running_app,
+    scalar,
+    seed_demo,
+)
+from statement_counter import statements_sent
+
+from videolikes.db import Database, create_engine
+from videolikes.repository import LikeChange, LikeOp, LikeWrite, write_likes
+
+VIDEO = "DEMO00000001"
+OTHER_VIDEO = "DEMO00000002"
+LIKE = f"/api/videos/{VIDEO}/like"
+
+
+@pytest.fixture
+async def pg(postgres_url: str) -> AsyncIterator[Database]:
+    database = Database(create_engine(make_settings(postgres_url)))
+    await seed_demo(database)
+    yield database
+    await database.dispose()
+
+
+async def _write(database: Database, *writes: LikeWrite) -> list[LikeChange]:
+    async with database.driver_connection() as conn:
+        return await write_likes(conn, writes)
+
+
+def _change(*, liked: bool, changed: bool) -> LikeChange:
+    return LikeChange(video_found=True, liked=liked, changed=changed)
+
+
+async def test_one_batch_answers_each_write_as_if_alone(pg: Database) -> None:
+    await _write(
+        pg,
+        LikeWrite(LikeOp.LIKE, VIDEO, "liker"),
+        LikeWrite(LikeOp.LIKE, VIDEO, "toggler-off"),
+    )
+    changes = await _write(
+        pg,
+        LikeWrite(LikeOp.TOGGLE, VIDEO, "toggler-on"),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, "toggler-off"),
+        LikeWrite(LikeOp.LIKE, VIDEO, "liker"),
+        LikeWrite(LikeOp.LIKE, OTHER_VIDEO, "liker"),
+        LikeWrite(LikeOp.UNLIKE, VIDEO, "never-wrote"),
+        LikeWrite(LikeOp.TOGGLE, "NO_SUCH_VIDEO", "toggler-on"),
+        LikeWrite(LikeOp.UNLIKE, OTHER_VIDEO, "toggler-off"),
+    )
+    assert changes == [
+        _change(liked=True, changed=True),
+        _change(liked=False, changed=True),
+        _change(liked=True, changed=False),
+        _change(liked=True, changed=True),
+        _change(liked=False, changed=False),
+        LikeChange(video_found=False, liked=False, changed=False),
+        _change(liked=False, changed=False),
+    ]
+    likes = "SELECT likes FROM videos WHERE id = :id"
+    assert await scalar(pg, likes, id=VIDEO) == 2
+    assert await scalar(pg, likes, id=OTHER_VIDEO) == 1
+    assert await counter_drift(pg) == 0
+    # Users are made by writes that can like, and only for videos that exist.
+    users = await scalar(pg, "SELECT string_agg(ip_hash, ',' ORDER BY ip_hash) FROM users")
+    assert users == "liker,toggler-off,toggler-on"
+
+
+async def test_a_batch_never_takes_a_counter_below_zero(pg: Database) -> None:
+    await _write(pg, LikeWrite(LikeOp.LIKE, VIDEO, "a"), LikeWrite(LikeOp.LIKE, VIDEO, "b"))
+    await execute(pg, "UPDATE videos SET likes = 1 WHERE id = :id", id=VIDEO)
+    await _write(pg, LikeWrite(LikeOp.UNLIKE, VIDEO, "a"), LikeWrite(LikeOp.TOGGLE, VIDEO, "b"))
+    assert await scalar(pg, "SELECT likes FROM videos WHERE id = :id", id=VIDEO) == 0
+
+
+async def test_a_lone_request_costs_one_transaction(postgres_url: str) -> None:
+    async with running_app(make_settings(postgres_url)) as api, api.client() as client:
+        database = api.app.state.services.database
+        await seed_demo(database)
+        await client.put(f"/api/videos/{OTHER_VIDEO}/like")
+        for method in ("POST", "PUT", "DELETE"):
+            async with statements_sent(database) as sent:
+                assert (await client.request(method, LIKE)).status_code == 200
+            assert sent[0] == "BEGIN;"
+            assert sent[-1] == "COMMIT;"
+            # The plan setting, the video lock, the user upsert (not for DELETE), the write.
+            assert len(sent) == (5 if method == "DELETE" else 6)
+        async with statements_sent(database) as sent:
+            assert (await client.get(LIKE)).status_code == 200
+        assert len(sent) == 1
+
+
+async def test_writes_that_arrive_together_share_transactions(postgres_url: str) -> None:
+    writers = 40
+    async with running_app(make_settings(postgres_url)) as api:
+        database = api.app.state.services.database
+        await seed_demo(database)
+        async with statements_sent(database) as sent:
+            responses = await asyncio.gather(*(_toggle_as(api, n) for n in range(writers)))
+        assert [r.json() for r in responses] == [{"userLike": True}] * writers
+        assert 1 <= sent.count("COMMIT;") <= writers // 4
+        likes = await scalar(database, "SELECT likes FROM videos WHERE id = :id", id=VIDEO)
+        assert likes == writers
+        assert await counter_drift(database) == 0
+
+
+async def _toggle_as(api: RunningApp, n: int) -> httpx.Response:
+    async with api.client(f"198.51.100.{n + 1}") as client:
+        return await client.post(LIKE)
