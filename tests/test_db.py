@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from conftest import RunningApp, execute, make_settings, running_app, seed_demo
 
 from videolikes.db import Database, create_engine
@@ -35,3 +37,32 @@ async def test_killed_connections_answer_503_then_the_pool_recovers(postgres_url
         assert set(answers) <= {200, 503}
     finally:
         await admin.dispose()
+
+
+async def test_connections_go_to_waiting_requests_first_come_first_served(
+    postgres_url: str,
+) -> None:
+    database = Database(create_engine(make_settings(postgres_url, database_pool_size=1)))
+    served: list[str] = []
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def query(name: str, hold: asyncio.Event | None = None) -> None:
+        async with database.driver_connection() as conn:
+            await conn.fetchval("SELECT 1")
+            served.append(name)
+            if hold is not None:
+                holding.set()
+                await hold.wait()
+
+    try:
+        holder = asyncio.create_task(query("holder", release))
+        await holding.wait()
+        waiter = asyncio.create_task(query("waiter"))
+        await asyncio.sleep(0.1)
+        # Newcomers arrive just as the connection is handed back; the waiter was first.
+        release.set()
+        newcomers = [asyncio.create_task(query(f"newcomer {n}")) for n in range(20)]
+        await asyncio.gather(holder, waiter, *newcomers)
+        assert served[:2] == ["holder", "waiter"]
+    finally:
+        await database.dispose()
