@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -86,8 +87,8 @@ def _pgbench_statement(sql: str) -> str:
     return " ".join(sql.split()) + ";\n"
 
 
-# What a batch of one toggle sends for each array parameter, in pgbench's variables.
-_ONE_TOGGLE = {
+# What a batch of one read or one toggle sends for each array parameter, in pgbench's variables.
+_ONE_ITEM = {
     "video_ids": "ARRAY[:video_id::text]",
     "ip_hashes": "ARRAY[:ip_hash::text]",
     "usernames": "ARRAY[:username::text]",
@@ -96,30 +97,30 @@ _ONE_TOGGLE = {
 }
 
 
-def _one_toggle(statement: repository.Numbered) -> str:
-    """A batch statement as the service sends it for a batch of one toggle."""
+def _one_item(statement: repository.Numbered) -> str:
+    """A batch statement as the service sends it for a batch of one."""
 
     def element(match: re.Match[str]) -> str:
-        return _ONE_TOGGLE[statement.names[int(match.group(1)) - 1]]
+        return _ONE_ITEM[statement.names[int(match.group(1)) - 1]]
 
     return _pgbench_statement(re.sub(r"\$(\d+)", element, statement.sql))
 
 
 def pgbench_scripts(directory: Path, videos: int) -> dict[str, Path]:
-    """The S1 status read and one S2 toggle, with random videos and clients as in wrk.
+    """One S1 status read and one S2 toggle, with random videos and clients as in wrk.
 
-    The toggle is the service's own transaction for a batch of one: what a lone request costs
-    PostgreSQL. Under load the service puts many toggles in one such transaction.
+    Each is the service's own statements for a batch of one: what a lone request costs
+    PostgreSQL. Under load the service serves many requests with one such batch.
     """
     header = (
         f"\\set video_id {VIDEO_ID_BASE} + random(1, {videos})\n"
         f"\\set ip_hash {PGBENCH_IP_HASH_BASE} + random(200001, 400000)\n"
     )
     # The repository's own statements, so that a change to them changes the yardstick too.
-    toggle = "".join(_one_toggle(statement) for statement in repository.LIKE_WRITE_STATEMENTS)
+    toggle = "".join(_one_item(statement) for statement in repository.LIKE_WRITE_STATEMENTS)
     scripts = {
-        "status": _pgbench_statement(repository._LIKE_STATUS.text),
-        "toggle": f"BEGIN;\n{repository.PLAN_EACH_BATCH};\n{toggle}COMMIT;\n",
+        "status": _one_item(repository.LIKE_STATUSES),
+        "toggle": f"BEGIN;\n{toggle}COMMIT;\n",
     }
     paths = {}
     for name, script in scripts.items():
@@ -148,7 +149,9 @@ def pgbench(*, url: str, script: Path, clients: int, seconds: float) -> PgbenchR
         f"--file={script}",
         asyncpg_dsn(url),
     ]
-    run = subprocess.run(command, capture_output=True, text=True, check=False)
+    # Planned per execution, as the service's connections are (see videolikes.db).
+    env = {**os.environ, "PGOPTIONS": "-c plan_cache_mode=force_custom_plan"}
+    run = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     output = run.stdout + run.stderr
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
     latency = re.search(r"latency average = ([\d.]+) ms", output)

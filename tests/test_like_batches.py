@@ -94,8 +94,8 @@ async def test_a_lone_request_costs_one_transaction(postgres_url: str) -> None:
                 assert (await client.request(method, LIKE)).status_code == 200
             assert sent[0] == "BEGIN;"
             assert sent[-1] == "COMMIT;"
-            # The plan setting, the video lock, the user upsert (not for DELETE), the write.
-            assert len(sent) == (5 if method == "DELETE" else 6)
+            # The video lock, the user upsert (not for DELETE), and the write itself.
+            assert len(sent) == (4 if method == "DELETE" else 5)
         async with statements_sent(database) as sent:
             assert (await client.get(LIKE)).status_code == 200
         assert len(sent) == 1
@@ -115,6 +115,32 @@ async def test_writes_that_arrive_together_share_transactions(postgres_url: str)
         assert await counter_drift(database) == 0
 
 
+async def test_status_reads_that_arrive_together_share_statements(postgres_url: str) -> None:
+    readers = 40
+    async with running_app(make_settings(postgres_url)) as api:
+        database = api.app.state.services.database
+        await seed_demo(database)
+        await _toggle_as(api, 0)
+        paths = [LIKE, f"/api/videos/{OTHER_VIDEO}/like", "/api/videos/NO_SUCH_VIDEO/like"]
+        async with statements_sent(database) as sent:
+            responses = await asyncio.gather(
+                *(_read_as(api, n % 2, paths[n % 3]) for n in range(readers))
+            )
+        expected = [
+            (404, {"error": "Video not found"})
+            if n % 3 == 2
+            else (200, {"userLike": True if (n % 2, n % 3) == (0, 0) else None})
+            for n in range(readers)
+        ]
+        assert [(r.status_code, r.json()) for r in responses] == expected
+        assert 1 <= len(sent) <= readers // 4
+
+
 async def _toggle_as(api: RunningApp, n: int) -> httpx.Response:
     async with api.client(f"198.51.100.{n + 1}") as client:
         return await client.post(LIKE)
+
+
+async def _read_as(api: RunningApp, n: int, path: str) -> httpx.Response:
+    async with api.client(f"198.51.100.{n + 1}") as client:
+        return await client.get(path)

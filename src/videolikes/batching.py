@@ -22,16 +22,16 @@ class Batcher(Generic[Item, Result]):
     """Writes items in batches, one batch at a time, through `write`.
 
     `write` gets at most `max_size` items and returns one result per item, in order. Items with
-    the same `key` never share a batch: the later one waits for the next, so a batch can treat
-    its items as independent of each other.
+    the same `key`, when one is given, never share a batch: the later one waits for the next,
+    so a batch can treat its items as independent of each other.
     """
 
     def __init__(
         self,
         write: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
         *,
-        key: Callable[[Item], Hashable],
         max_size: int,
+        key: Callable[[Item], Hashable] | None = None,
     ) -> None:
         self._write = write
         self._key = key
@@ -68,12 +68,13 @@ class Batcher(Generic[Item, Result]):
             if future.done():
                 # Its caller went away (a client that hung up) before the write was sent.
                 continue
-            key = self._key(item)
-            if key in keys:
-                held_back.append(waiting)
-            else:
+            if self._key is not None:
+                key = self._key(item)
+                if key in keys:
+                    held_back.append(waiting)
+                    continue
                 keys.add(key)
-                batch.append(waiting)
+            batch.append(waiting)
         self._waiting.extendleft(reversed(held_back))
         return batch
 

@@ -45,7 +45,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         connect_args={
             "timeout": POSTGRES_CONNECT_TIMEOUT,
             "command_timeout": POSTGRES_STATEMENT_TIMEOUT,
-            "server_settings": {"application_name": "videolikes"},
+            "server_settings": {
+                "application_name": "videolikes",
+                # Every statement planned with its own values and the tables as they are now.
+                # A cached generic plan is made once per connection, maybe while users and
+                # video_likes were nearly empty, and then scans them whole as they grow (seen:
+                # PostgreSQL's CPU per write doubled within 20 s of load on a fresh database).
+                # The hot statements serve whole batches, so one plan per batch is cheap.
+                "plan_cache_mode": "force_custom_plan",
+            },
         },
     )
 

@@ -117,14 +117,38 @@ async def like_status(conn: AsyncConnection, *, video_id: str, ip_hash: str) -> 
     return bool(row.liked) if row.video_found else None
 
 
-_PG_LIKE_STATUS = Numbered.of(_LIKE_STATUS)
+@dataclass(frozen=True, slots=True)
+class StatusRead:
+    video_id: str
+    ip_hash: str
 
 
-async def _pg_like_status(conn: asyncpg.Connection, *, video_id: str, ip_hash: str) -> bool | None:
-    """like_status on an asyncpg connection: the same statement, prepared once per connection."""
-    statement = _PG_LIKE_STATUS
-    row = await conn.fetchrow(statement.sql, *statement.args(video_id=video_id, ip_hash=ip_hash))
-    return bool(row["liked"]) if row["video_found"] else None
+# Many clients' status reads in one statement: one row per read, in the order given.
+LIKE_STATUSES = Numbered.of(
+    text(
+        """
+        SELECT EXISTS (SELECT 1 FROM videos WHERE id = r.video_id) AS video_found,
+               EXISTS (SELECT 1 FROM video_likes AS l JOIN users AS u ON u.id = l.user_id
+                       WHERE u.ip_hash = r.ip_hash AND l.video_id = r.video_id AND l.is_like)
+                   AS liked
+        FROM unnest(:video_ids::text[], :ip_hashes::text[]) WITH ORDINALITY
+             AS r(video_id, ip_hash, position)
+        ORDER BY r.position
+        """
+    )
+)
+
+
+async def like_statuses(conn: asyncpg.Connection, reads: Sequence[StatusRead]) -> list[bool | None]:
+    """like_status for each read, on an asyncpg connection, in one round trip."""
+    rows = await conn.fetch(
+        LIKE_STATUSES.sql,
+        *LIKE_STATUSES.args(
+            video_ids=[read.video_id for read in reads],
+            ip_hashes=[read.ip_hash for read in reads],
+        ),
+    )
+    return [bool(row["liked"]) if row["video_found"] else None for row in rows]
 
 
 async def get_or_create_user(conn: AsyncConnection, *, ip_hash: str) -> AnyRow:
@@ -171,13 +195,6 @@ class LikeWrite:
     video_id: str
     ip_hash: str
 
-
-# Planned anew for each batch, with the batch's own values and the tables as they are now. A
-# cached generic plan is made once per connection, maybe while users and video_likes were
-# nearly empty, and then scans them whole as they grow (seen: PostgreSQL's CPU per write
-# doubling within 20 s of load on a fresh database). One plan per batch is cheap; one per read
-# would not be, so reads keep their cached plans.
-PLAN_EACH_BATCH = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 # The three statements of a batch of like writes on PostgreSQL, run in one transaction whose
 # first statement locks the batch's videos in id order. Every like write takes its video's lock
@@ -266,7 +283,6 @@ async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> 
     The batch must hold at most one write per client and video (see _APPLY_LIKE_WRITES).
     """
     async with conn.transaction():
-        await conn.execute(PLAN_EACH_BATCH)
         video_ids = sorted({write.video_id for write in writes})
         locked = await conn.fetch(_LOCK_VIDEOS.sql, *_LOCK_VIDEOS.args(video_ids=video_ids))
         found = {row["id"] for row in locked}
@@ -314,17 +330,23 @@ def _client_and_video(write: LikeWrite) -> tuple[str, str]:
 
 
 class PostgresLikes:
-    """Reads are one statement each; writes go through a Batcher into write_likes."""
+    """Status reads and like writes each go through a Batcher: one statement, one transaction."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._reads: Batcher[StatusRead, bool | None] = Batcher(
+            self._read_batch, max_size=_MAX_BATCH
+        )
         self._writes: Batcher[LikeWrite, LikeChange] = Batcher(
             self._write_batch, key=_client_and_video, max_size=_MAX_BATCH
         )
 
     async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
+        return await self._reads.submit(StatusRead(video_id, ip_hash))
+
+    async def _read_batch(self, reads: Sequence[StatusRead]) -> list[bool | None]:
         async with self._database.driver_connection() as conn:
-            return await _pg_like_status(conn, video_id=video_id, ip_hash=ip_hash)
+            return await like_statuses(conn, reads)
 
     async def _write_batch(self, writes: Sequence[LikeWrite]) -> list[LikeChange]:
         record_like_batch(len(writes))
@@ -341,6 +363,7 @@ class PostgresLikes:
         return await self._writes.submit(LikeWrite(LikeOp.UNLIKE, video_id, ip_hash))
 
     async def aclose(self) -> None:
+        await self._reads.aclose()
         await self._writes.aclose()
 
 
