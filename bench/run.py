@@ -94,7 +94,8 @@ def _server_env(url: str, extra: list[str]) -> dict[str, str]:
         "RECAPTCHA_SECRET_KEY": "",
         "IP_HASH_SECRET": BENCH_IP_HASH_SECRET,
         "ENVIRONMENT": "development",
-        "LOG_LEVEL": "warning",
+        # Request logs stay on, as deployed: one line per request into the run's server.log.
+        "LOG_LEVEL": "info",
     }
     for item in extra:
         name, _, value = item.partition("=")
