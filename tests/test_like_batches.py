@@ -17,6 +17,7 @@ from conftest import (
     seed_demo,
 )
 from statement_counter import statements_sent
+from test_observability import sample
 
 from videolikes.db import Database, create_engine
 from videolikes.repository import LikeChange, LikeOp, LikeWrite, write_likes
@@ -106,10 +107,20 @@ async def test_writes_that_arrive_together_share_transactions(postgres_url: str)
     async with running_app(make_settings(postgres_url)) as api:
         database = api.app.state.services.database
         await seed_demo(database)
-        async with statements_sent(database) as sent:
-            responses = await asyncio.gather(*(_toggle_as(api, n) for n in range(writers)))
+        async with api.client() as client:
+            before = (await client.get("/metrics")).text
+            async with statements_sent(database) as sent:
+                responses = await asyncio.gather(*(_toggle_as(api, n) for n in range(writers)))
+            after = (await client.get("/metrics")).text
         assert [r.json() for r in responses] == [{"userLike": True}] * writers
-        assert 1 <= sent.count("COMMIT;") <= writers // 4
+        transactions = sent.count("COMMIT;")
+        assert 1 <= transactions <= writers // 4
+
+        def delta(name: str) -> float:
+            return sample(after, name, kind="write") - sample(before, name, kind="write")
+
+        assert delta("videolikes_like_batch_size_count") == transactions
+        assert delta("videolikes_like_batch_size_sum") == writers
         likes = await scalar(database, "SELECT likes FROM videos WHERE id = :id", id=VIDEO)
         assert likes == writers
         assert await counter_drift(database) == 0

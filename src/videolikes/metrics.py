@@ -48,9 +48,11 @@ LIKE_OPERATIONS = Counter(
     "Like writes on existing videos, by what they did: like, unlike or no-op.",
     ["kind"],
 )
-LIKE_WRITE_BATCH_SIZE = Histogram(
-    "videolikes_like_write_batch_size",
-    "Like writes per PostgreSQL transaction: the requests that queued behind the batch before.",
+LIKE_BATCH_SIZE = Histogram(
+    "videolikes_like_batch_size",
+    "Requests served together on PostgreSQL, by kind: status reads per statement (status) and "
+    "like writes per transaction (write).",
+    ["kind"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 RECAPTCHA_OUTCOMES = Counter(
@@ -110,8 +112,8 @@ def record_like_change(change: LikeChange) -> None:
         LIKE_OPERATIONS.labels("like" if change.liked else "unlike").inc()
 
 
-def record_like_batch(size: int) -> None:
-    LIKE_WRITE_BATCH_SIZE.observe(size)
+def record_like_batch(kind: str, size: int) -> None:
+    LIKE_BATCH_SIZE.labels(kind).observe(size)
 
 
 class CountedRecaptchaVerifier(RecaptchaVerifier):

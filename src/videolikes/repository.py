@@ -345,11 +345,12 @@ class PostgresLikes:
         return await self._reads.submit(StatusRead(video_id, ip_hash))
 
     async def _read_batch(self, reads: Sequence[StatusRead]) -> list[bool | None]:
+        record_like_batch("status", len(reads))
         async with self._database.driver_connection() as conn:
             return await like_statuses(conn, reads)
 
     async def _write_batch(self, writes: Sequence[LikeWrite]) -> list[LikeChange]:
-        record_like_batch(len(writes))
+        record_like_batch("write", len(writes))
         async with self._database.driver_connection() as conn:
             return await write_likes(conn, writes)
 
