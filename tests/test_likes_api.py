@@ -5,6 +5,7 @@ import pytest
 from conftest import RunningApp, counter_drift, execute, scalar, seed_demo
 
 from videolikes.db import Database
+from videolikes.schemas import INVALID_VIDEO_ID
 
 VIDEO = "DEMO00000001"
 
@@ -84,6 +85,25 @@ async def test_malformed_video_id_is_400_with_error_body(
     response = await client.request(method, f"/api/videos/{video_id}/like")
     assert response.status_code in (400, 404)
     assert set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE"])
+@pytest.mark.parametrize("video_id", ["x" * 51, "bad$id", "ok%0A", "%0A", "a%20b"])
+async def test_like_routes_name_the_malformed_video_id(
+    client: httpx.AsyncClient, method: str, video_id: str
+) -> None:
+    response = await client.request(method, f"/api/videos/{video_id}/like")
+    assert (response.status_code, response.json()) == (400, {"error": INVALID_VIDEO_ID})
+
+
+async def test_an_oversized_recaptcha_header_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.put(
+        f"/api/videos/{VIDEO}/like", headers={"X-Recaptcha-Token": "t" * 4097}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Invalid X-Recaptcha-Token: String should have at most 4096 characters"
+    }
 
 
 async def test_empty_video_id_is_404_with_error_body(client: httpx.AsyncClient) -> None:

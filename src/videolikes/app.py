@@ -35,8 +35,10 @@ from videolikes.openapi import serve_corrected_openapi
 from videolikes.ratelimit import open_rate_limiter
 from videolikes.readiness import Readiness
 from videolikes.responses import error_response
-from videolikes.routes import health, likes, me, operations, videos
+from videolikes.routes import health, me, operations, videos
+from videolikes.routes.likes import add_like_routes
 from videolikes.routes.page import add_page
+from videolikes.schemas import INVALID_VIDEO_ID
 from videolikes.state import AppState
 
 _log = logging.getLogger(__name__)
@@ -119,8 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    for router in (videos.router, likes.router, me.router, health.router, operations.router):
+    for router in (videos.router, me.router, health.router, operations.router):
         app.include_router(router)
+    add_like_routes(app)
     add_page(app)
     _add_error_handlers(app)
     serve_corrected_openapi(app)
@@ -164,5 +167,5 @@ def _describe_validation_error(exc: RequestValidationError) -> str:
     location = first.get("loc", ())
     name = str(location[-1]) if location else "input"
     if name == "videoId":
-        return "Invalid video id: use 1-50 characters of A-Z, a-z, 0-9, _ and -"
+        return INVALID_VIDEO_ID
     return f"Invalid {name}: {first.get('msg', 'malformed value')}"

@@ -13,6 +13,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9_-]{1,50}$"
+INVALID_VIDEO_ID = "Invalid video id: use 1-50 characters of A-Z, a-z, 0-9, _ and -"
 
 
 VIDEO_EXAMPLE: dict[str, Any] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from videolikes.schemas import ErrorOut
+from videolikes.schemas import INVALID_VIDEO_ID, ErrorOut
 
 _ERRORS = {
-    400: ("Malformed input", "Invalid video id: use 1-50 characters of A-Z, a-z, 0-9, _ and -"),
+    400: ("Malformed input", INVALID_VIDEO_ID),
     403: ("reCAPTCHA token missing or rejected", "reCAPTCHA verification failed"),
     404: ("Unknown video", "Video not found"),
     429: ("Too many requests", "Too many requests"),

@@ -1,105 +1,175 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import FastAPI, Path, Request
 
+from videolikes.errors import BadRequest
 from videolikes.likes import LikeService
 from videolikes.responses import JSONBytes
 from videolikes.routes import error_responses
-from videolikes.schemas import VIDEO_ID_PATTERN, UserLikeOut, user_like_body
+from videolikes.schemas import INVALID_VIDEO_ID, VIDEO_ID_PATTERN, UserLikeOut, user_like_body
 from videolikes.state import app_state
 
-router = APIRouter(prefix="/api/videos", tags=["likes"])
+LIKE_PATH = "/api/videos/{videoId}/like"
+_VIDEO_ID_DESCRIPTION = "The video's id: 1-50 characters of A-Z, a-z, 0-9, _ and -"
+_VIDEO_ID_EXAMPLE = "EFTA01683563"
+_CAPTCHA_HEADER_DESCRIPTION = (
+    "reCAPTCHA v3 token (action like_video); not needed when no secret is set"
+)
+_CAPTCHA_HEADER_EXAMPLE = "03AFcWeA5xyzTokenFromGrecaptchaExecute"
+_MAX_CAPTCHA_HEADER_LENGTH = 4096
 
 VideoId = Annotated[
     str,
     Path(
         alias="videoId",
         pattern=VIDEO_ID_PATTERN,
-        description="The video's id: 1-50 characters of A-Z, a-z, 0-9, _ and -",
-        examples=["EFTA01683563"],
-    ),
-]
-RecaptchaToken = Annotated[
-    str | None,
-    Header(
-        alias="X-Recaptcha-Token",
-        max_length=4096,
-        description="reCAPTCHA v3 token (action like_video); not needed when no secret is set",
-        examples=["03AFcWeA5xyzTokenFromGrecaptchaExecute"],
+        description=_VIDEO_ID_DESCRIPTION,
+        examples=[_VIDEO_ID_EXAMPLE],
     ),
 ]
 
 
-@router.get(
-    "/{videoId}/like",
-    response_model=UserLikeOut,
-    summary="Does this client like the video?",
-    responses=error_responses(400, 404, 429, 503),
+def add_like_routes(app: FastAPI) -> None:
+    """Register the like endpoints on the app itself, ahead of every other route.
+
+    They sit on every video page, so they skip FastAPI's per-request parameter machinery: each
+    endpoint takes the Request and reads its two inputs itself, by the rules the OpenAPI
+    document states (_VIDEO_ID_PARAMETER, _CAPTCHA_HEADER_PARAMETER). Side by side on S5 (15 s
+    runs, two pairs) that took the writes from 3,767 and 3,779 to 4,000 and 4,282 req/s.
+    Registered on the app rather than through an included router, a like request meets its
+    route first.
+    """
+    routes = app.router.routes
+    before = len(routes)
+    for method, endpoint, summary, description, errors in _OPERATIONS:
+        parameters = [_VIDEO_ID_PARAMETER]
+        if method != "GET":
+            parameters.append(_CAPTCHA_HEADER_PARAMETER)
+        app.add_api_route(
+            LIKE_PATH,
+            endpoint,
+            methods=[method],
+            tags=["likes"],
+            summary=summary,
+            description=description,
+            response_model=UserLikeOut,
+            responses=error_responses(*errors),
+            openapi_extra={"parameters": parameters},
+        )
+    routes[:] = routes[before:] + routes[:before]
+
+
+def _parameter(
+    name: str, location: str, schema: dict[str, Any], description: str, example: str
+) -> dict[str, Any]:
+    """An OpenAPI parameter in the shape FastAPI gives its own declared parameters."""
+    schema = {**schema, "description": description, "examples": [example], "title": name.title()}
+    required = location == "path"
+    return {
+        "name": name,
+        "in": location,
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_VIDEO_ID_PARAMETER = _parameter(
+    "videoId",
+    "path",
+    {"type": "string", "pattern": VIDEO_ID_PATTERN},
+    _VIDEO_ID_DESCRIPTION,
+    _VIDEO_ID_EXAMPLE,
 )
-async def get_like(video_id: VideoId, request: Request) -> JSONBytes:
+_CAPTCHA_HEADER_PARAMETER = _parameter(
+    "X-Recaptcha-Token",
+    "header",
+    {"anyOf": [{"type": "string", "maxLength": _MAX_CAPTCHA_HEADER_LENGTH}, {"type": "null"}]},
+    _CAPTCHA_HEADER_DESCRIPTION,
+    _CAPTCHA_HEADER_EXAMPLE,
+)
+_VALID_VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
+
+
+def _video_id(request: Request) -> str:
+    video_id: str = request.path_params["videoId"]
+    if _VALID_VIDEO_ID.fullmatch(video_id) is None:
+        raise BadRequest(INVALID_VIDEO_ID)
+    return video_id
+
+
+def _recaptcha_token(request: Request) -> str | None:
+    token = request.headers.get("x-recaptcha-token")
+    if token is not None and len(token) > _MAX_CAPTCHA_HEADER_LENGTH:
+        limit = _MAX_CAPTCHA_HEADER_LENGTH
+        raise BadRequest(
+            f"Invalid X-Recaptcha-Token: String should have at most {limit} characters"
+        )
+    return token
+
+
+async def get_like(request: Request) -> JSONBytes:
     state = app_state(request)
     liked = await state.likes.status(
-        video_id=video_id, ip_hash=state.identity.ip_hash(request.scope)
+        video_id=_video_id(request), ip_hash=state.identity.ip_hash(request.scope)
     )
     return JSONBytes(user_like_body(liked))
 
 
-@router.post(
-    "/{videoId}/like",
-    response_model=UserLikeOut,
-    summary="Toggle this client's like",
-    description="Not liked: creates the like and adds one to the counter. Liked: removes it "
-    "and subtracts one (never below zero). Both commit atomically with the counter.",
-    responses=error_responses(400, 403, 404, 429, 500, 503),
-)
-async def toggle_like(
-    video_id: VideoId, request: Request, recaptcha_token: RecaptchaToken = None
-) -> JSONBytes:
-    return await _write_like(request, recaptcha_token, video_id, LikeService.toggle)
+async def toggle_like(request: Request) -> JSONBytes:
+    return await _write_like(request, LikeService.toggle)
 
 
-@router.put(
-    "/{videoId}/like",
-    response_model=UserLikeOut,
-    summary="Like the video (idempotent)",
-    description="Leaves the video liked by this client. Liking a liked video changes nothing "
-    "and answers the same, so a retried request can never flip the like back.",
-    responses=error_responses(400, 403, 404, 429, 500, 503),
-)
-async def put_like(
-    video_id: VideoId, request: Request, recaptcha_token: RecaptchaToken = None
-) -> JSONBytes:
-    return await _write_like(request, recaptcha_token, video_id, LikeService.like)
+async def put_like(request: Request) -> JSONBytes:
+    return await _write_like(request, LikeService.like)
 
 
-@router.delete(
-    "/{videoId}/like",
-    response_model=UserLikeOut,
-    summary="Remove this client's like (idempotent)",
-    description="Leaves the video not liked by this client; the counter never goes below zero. "
-    "Unliking a video that is not liked changes nothing and creates no user.",
-    responses=error_responses(400, 403, 404, 429, 500, 503),
-)
-async def delete_like(
-    video_id: VideoId, request: Request, recaptcha_token: RecaptchaToken = None
-) -> JSONBytes:
-    return await _write_like(request, recaptcha_token, video_id, LikeService.unlike)
+async def delete_like(request: Request) -> JSONBytes:
+    return await _write_like(request, LikeService.unlike)
 
 
-async def _write_like(
-    request: Request,
-    recaptcha_token: str | None,
-    video_id: str,
-    write: Callable[..., Awaitable[bool]],
-) -> JSONBytes:
+async def _write_like(request: Request, write: Callable[..., Awaitable[bool]]) -> JSONBytes:
+    video_id, token = _video_id(request), _recaptcha_token(request)
     state = app_state(request)
-    await state.captcha.verify(recaptcha_token)
+    await state.captcha.verify(token)
     liked = await write(
         state.likes, video_id=video_id, ip_hash=state.identity.ip_hash(request.scope)
     )
     # This process's cached catalogue would otherwise hide the write for up to its lifetime.
     state.video_list.invalidate()
     return JSONBytes(user_like_body(liked))
+
+
+_OPERATIONS: list[
+    tuple[str, Callable[[Request], Awaitable[JSONBytes]], str, str | None, tuple[int, ...]]
+] = [
+    ("GET", get_like, "Does this client like the video?", None, (400, 404, 429, 503)),
+    (
+        "POST",
+        toggle_like,
+        "Toggle this client's like",
+        "Not liked: creates the like and adds one to the counter. Liked: removes it "
+        "and subtracts one (never below zero). Both commit atomically with the counter.",
+        (400, 403, 404, 429, 500, 503),
+    ),
+    (
+        "PUT",
+        put_like,
+        "Like the video (idempotent)",
+        "Leaves the video liked by this client. Liking a liked video changes nothing "
+        "and answers the same, so a retried request can never flip the like back.",
+        (400, 403, 404, 429, 500, 503),
+    ),
+    (
+        "DELETE",
+        delete_like,
+        "Remove this client's like (idempotent)",
+        "Leaves the video not liked by this client; the counter never goes below zero. "
+        "Unliking a video that is not liked changes nothing and creates no user.",
+        (400, 403, 404, 429, 500, 503),
+    ),
+]
