@@ -28,8 +28,7 @@ class Recorder:
 
 
 def _batcher(recorder: Recorder, max_size: int = 100) -> Batcher[str, str]:
-    # Items "a1" and "a2" share the key "a".
-    return Batcher(recorder.write, key=lambda item: item[0], max_size=max_size)
+    return Batcher(recorder.write, max_size=max_size)
 
 
 async def _started(batcher: Batcher[str, str], item: str) -> asyncio.Task[str]:
@@ -47,17 +46,6 @@ async def test_what_arrives_during_a_write_goes_together_in_the_next() -> None:
     recorder.release.set()
     assert await asyncio.gather(first, *rest) == ["A1", "B1", "C1", "D1"]
     assert recorder.batches == [["a1"], ["b1", "c1", "d1"]]
-
-
-async def test_items_with_one_key_never_share_a_batch_and_keep_their_order() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = _batcher(recorder)
-    blocker = await _started(batcher, "z1")
-    tasks = [await _started(batcher, item) for item in ("a1", "b1", "a2", "a3", "b2")]
-    recorder.release.set()
-    assert await asyncio.gather(blocker, *tasks) == ["Z1", "A1", "B1", "A2", "A3", "B2"]
-    assert recorder.batches == [["z1"], ["a1", "b1"], ["a2", "b2"], ["a3"]]
 
 
 async def test_a_batch_is_at_most_max_size() -> None:

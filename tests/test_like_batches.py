@@ -20,7 +20,8 @@ from statement_counter import statements_sent
 from test_observability import sample
 
 from videolikes.db import Database, create_engine
-from videolikes.repository import LikeChange, LikeOp, LikeWrite, write_likes
+from videolikes.like_ops import LikeOp
+from videolikes.repository import LikeChange, LikeWrite, write_likes
 
 VIDEO = "DEMO00000001"
 OTHER_VIDEO = "DEMO00000002"
@@ -76,6 +77,40 @@ async def test_one_batch_answers_each_write_as_if_alone(pg: Database) -> None:
     # Users are made by writes that can like, and only for videos that exist.
     users = await scalar(pg, "SELECT string_agg(ip_hash, ',' ORDER BY ip_hash) FROM users")
     assert users == "liker,toggler-off,toggler-on"
+
+
+async def test_repeated_writes_of_one_client_to_one_video_are_answered_in_order(
+    pg: Database,
+) -> None:
+    await _write(pg, LikeWrite(LikeOp.LIKE, VIDEO, "liked-before"))
+    changes = await _write(
+        pg,
+        LikeWrite(LikeOp.TOGGLE, VIDEO, "new"),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, "liked-before"),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, "new"),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, "liked-before"),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, "new"),
+        LikeWrite(LikeOp.UNLIKE, VIDEO, "liked-before"),
+        LikeWrite(LikeOp.UNLIKE, VIDEO, "unlike-only"),
+        LikeWrite(LikeOp.UNLIKE, VIDEO, "unlike-only"),
+    )
+    assert changes == [
+        _change(liked=True, changed=True),
+        _change(liked=False, changed=True),
+        _change(liked=False, changed=True),
+        _change(liked=True, changed=True),
+        _change(liked=True, changed=True),
+        _change(liked=False, changed=True),
+        _change(liked=False, changed=False),
+        _change(liked=False, changed=False),
+    ]
+    liked = (
+        "SELECT string_agg(u.ip_hash, ',') FROM video_likes AS l"
+        " JOIN users AS u ON u.id = l.user_id"
+    )
+    assert await scalar(pg, liked) == "new"
+    assert await scalar(pg, "SELECT likes FROM videos WHERE id = :id", id=VIDEO) == 1
+    assert await scalar(pg, "SELECT count(*) FROM users WHERE ip_hash = 'unlike-only'") == 0
 
 
 async def test_a_batch_never_takes_a_counter_below_zero(pg: Database) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -21,9 +21,8 @@ _Waiting = tuple[Item, "asyncio.Future[Result]"]
 class Batcher(Generic[Item, Result]):
     """Writes items in batches, one batch at a time, through `write`.
 
-    `write` gets at most `max_size` items and returns one result per item, in order. Items with
-    the same `key`, when one is given, never share a batch: the later one waits for the next,
-    so a batch can treat its items as independent of each other.
+    `write` gets at most `max_size` items, in the order they were submitted, and returns one
+    result per item, in order.
     """
 
     def __init__(
@@ -31,10 +30,8 @@ class Batcher(Generic[Item, Result]):
         write: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
         *,
         max_size: int,
-        key: Callable[[Item], Hashable] | None = None,
     ) -> None:
         self._write = write
-        self._key = key
         self._max_size = max_size
         self._waiting: deque[_Waiting[Item, Result]] = deque()
         self._runner: asyncio.Task[None] | None = None
@@ -60,22 +57,11 @@ class Batcher(Generic[Item, Result]):
 
     def _take_batch(self) -> list[_Waiting[Item, Result]]:
         batch: list[_Waiting[Item, Result]] = []
-        keys: set[Hashable] = set()
-        held_back: list[_Waiting[Item, Result]] = []
         while self._waiting and len(batch) < self._max_size:
             waiting = self._waiting.popleft()
-            item, future = waiting
-            if future.done():
-                # Its caller went away (a client that hung up) before the write was sent.
-                continue
-            if self._key is not None:
-                key = self._key(item)
-                if key in keys:
-                    held_back.append(waiting)
-                    continue
-                keys.add(key)
-            batch.append(waiting)
-        self._waiting.extendleft(reversed(held_back))
+            # A caller that went away (a client that hung up) before its write was sent.
+            if not waiting[1].done():
+                batch.append(waiting)
         return batch
 
     async def _write_batch(self, batch: list[_Waiting[Item, Result]]) -> None:

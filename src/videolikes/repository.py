@@ -15,7 +15,6 @@ import string
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 import asyncpg
@@ -44,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from videolikes.batching import Batcher
 from videolikes.db import Database
+from videolikes.like_ops import FoldedRun, LikeOp, fold
 from videolikes.metrics import record_like_batch
 from videolikes.models import User, Video, VideoLike
 
@@ -183,12 +183,6 @@ class LikeStore(Protocol):
         """Return once every write accepted so far is written."""
 
 
-class LikeOp(StrEnum):
-    TOGGLE = "toggle"
-    LIKE = "like"
-    UNLIKE = "unlike"
-
-
 @dataclass(frozen=True, slots=True)
 class LikeWrite:
     op: LikeOp
@@ -227,10 +221,11 @@ _LOCK_VIDEOS = Numbered.of(
     text("SELECT id FROM videos WHERE id = ANY(:video_ids::text[]) ORDER BY id FOR NO KEY UPDATE")
 )
 
-# One row per write whose client exists. The batch holds no two writes of one client to one
-# video, so every write reads the same snapshot without depending on another: a toggle removes
-# a like that was there and adds one that was not; a like adds, an unlike removes. The counter
-# of each video moves once, by the batch's net change.
+# One row per write whose client exists. write_likes sends one write per client and video
+# (their runs folded), so every write reads the same snapshot without depending on another: a
+# toggle removes a like that was there and adds one that was not; a like adds, an unlike
+# removes, "none" only reports what is there. The counter of each video moves once, by the
+# batch's net change.
 _APPLY_LIKE_WRITES = Numbered.of(
     text(
         """
@@ -246,12 +241,12 @@ _APPLY_LIKE_WRITES = Numbered.of(
         ), removed AS (
             DELETE FROM video_likes AS l USING write
             WHERE l.video_id = write.video_id AND l.user_id = write.user_id AND l.is_like
-              AND write.op <> 'like'
+              AND write.op IN ('toggle', 'unlike')
             RETURNING write.position, write.video_id
         ), added AS (
             INSERT INTO video_likes (id, video_id, user_id, is_like)
             SELECT gen_random_uuid(), write.video_id, write.user_id, true FROM write
-            WHERE write.op <> 'unlike'
+            WHERE write.op IN ('toggle', 'like')
               AND write.position NOT IN (SELECT position FROM existing)
             ON CONFLICT ON CONSTRAINT video_user_unique DO NOTHING
             RETURNING video_id, user_id
@@ -282,14 +277,20 @@ LIKE_WRITE_USERS = _CREATE_USERS
 LIKE_WRITE_TRANSACTION = (_LOCK_VIDEOS, _APPLY_LIKE_WRITES)
 
 _NOT_FOUND = LikeChange(video_found=False, liked=False, changed=False)
-_UNCHANGED_UNLIKED = LikeChange(video_found=True, liked=False, changed=False)
 
 
 async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> list[LikeChange]:
-    """Apply a batch of like writes in one transaction; one change per write, in order.
+    """Apply a batch of like writes; one change per write, in order.
 
-    The batch must hold at most one write per client and video (see _APPLY_LIKE_WRITES).
+    The writes of one client to one video are folded into one (videolikes.like_ops), so the
+    statements see each pair once, and each of those writes is answered as if it had run alone,
+    in batch order.
     """
+    runs: dict[tuple[str, str], list[int]] = {}
+    for n, write in enumerate(writes):
+        runs.setdefault((write.ip_hash, write.video_id), []).append(n)
+    pairs = list(runs)
+    folded = [fold([writes[n].op for n in runs[pair]]) for pair in pairs]
     creating = [write for write in writes if write.op is not LikeOp.UNLIKE]
     if creating:
         await conn.execute(
@@ -301,44 +302,46 @@ async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> 
             ),
         )
     async with conn.transaction():
-        video_ids = sorted({write.video_id for write in writes})
+        video_ids = sorted({video_id for _, video_id in pairs})
         locked = await conn.fetch(_LOCK_VIDEOS.sql, *_LOCK_VIDEOS.args(video_ids=video_ids))
         found = {row["id"] for row in locked}
-        present = [(n, write) for n, write in enumerate(writes) if write.video_id in found]
+        present = [i for i, (_, video_id) in enumerate(pairs) if video_id in found]
         rows = []
         if present:
             rows = await conn.fetch(
                 _APPLY_LIKE_WRITES.sql,
                 *_APPLY_LIKE_WRITES.args(
-                    positions=[n for n, _ in present],
-                    ops=[write.op.value for _, write in present],
-                    video_ids=[write.video_id for _, write in present],
-                    ip_hashes=[write.ip_hash for _, write in present],
+                    positions=present,
+                    ops=[_op_name(folded[i]) for i in present],
+                    video_ids=[pairs[i][1] for i in present],
+                    ip_hashes=[pairs[i][0] for i in present],
                 ),
             )
     applied = {row["position"]: row for row in rows}
-    changes = []
-    for n, write in enumerate(writes):
-        row = applied.get(n)
-        if write.video_id not in found:
-            changes.append(_NOT_FOUND)
-        elif row is None:
-            # An unlike from a client that has never written: nothing to remove.
-            changes.append(_UNCHANGED_UNLIKED)
-        else:
-            liked = row["added"] or (row["existed"] and not row["removed"])
-            changed = row["added"] or row["removed"]
-            changes.append(LikeChange(video_found=True, liked=liked, changed=changed))
+    changes = [_NOT_FOUND] * len(writes)
+    for i in present:
+        # No row: a client that has never written, so nothing was liked.
+        row = applied.get(i)
+        found_liked = row is not None and bool(row["existed"])
+        answers = folded[i].answers(found_liked)
+        now_liked = row is not None and bool(
+            row["added"] or (row["existed"] and not row["removed"])
+        )
+        if now_liked != answers[-1][0]:
+            # The like met a row it cannot turn into a like (a dislike): nothing changed.
+            answers = [(now_liked, False)] * len(answers)
+        for n, (liked, changed) in zip(runs[pairs[i]], answers, strict=True):
+            changes[n] = LikeChange(video_found=True, liked=liked, changed=changed)
     return changes
+
+
+def _op_name(run: FoldedRun) -> str:
+    return "none" if run.op is None else run.op.value
 
 
 # Enough to carry every request a busy worker holds at once, small enough that one batch's
 # statement stays far inside the statement timeout.
 _MAX_BATCH = 256
-
-
-def _client_and_video(write: LikeWrite) -> tuple[str, str]:
-    return write.ip_hash, write.video_id
 
 
 class PostgresLikes:
@@ -350,7 +353,7 @@ class PostgresLikes:
             self._read_batch, max_size=_MAX_BATCH
         )
         self._writes: Batcher[LikeWrite, LikeChange] = Batcher(
-            self._write_batch, key=_client_and_video, max_size=_MAX_BATCH
+            self._write_batch, max_size=_MAX_BATCH
         )
 
     async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
