@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -183,3 +184,80 @@ async def test_server_logs_hold_no_client_address_token_or_secret(
     for secret in (client_ip, proxied_ip, token, recaptcha_secret, TEST_IP_HASH_SECRET):
         assert secret not in logs
     assert os.environ.get("IP_HASH_SECRET", "unset") not in logs
+
+
+def _tcp_sockets(port: int, state: str) -> set[str]:
+    """The inodes of the IPv4 sockets on local `port` in `state` (01 established, 0A listen)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == state:
+            inodes.add(fields[9])
+    return inodes
+
+
+def _established_per_worker(server_pid: int, port: int) -> list[int]:
+    """How many established connections to `port` each worker process of the server holds."""
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    established = _tcp_sockets(port, "01")
+    counts = []
+    for child in children:
+        if b"resource_tracker" in Path(f"/proc/{child}/cmdline").read_bytes():
+            continue
+        links = {os.readlink(fd) for fd in Path(f"/proc/{child}/fd").iterdir()}
+        counts.append(sum(f"socket:[{inode}]" in links for inode in established))
+    return sorted(counts)
+
+
+async def test_workers_share_a_burst_of_connections(postgres_url: str, tmp_path: Path) -> None:
+    async with served(postgres_url, tmp_path / "server.log", workers=2) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        # Each worker listens on a socket of its own once it has started.
+        for _ in range(300):
+            if len(_tcp_sockets(port, "0A")) == 2:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the two workers are not both listening after 30 s")
+        connections = await asyncio.gather(
+            *(asyncio.open_connection("127.0.0.1", port) for _ in range(32))
+        )
+        for _, writer in connections:
+            writer.write(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        for reader, _ in connections:
+            assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        counts = _established_per_worker(server.process.pid, port)
+        for _, writer in connections:
+            writer.close()
+    # Spread by the kernel's hash, each of the two holds some; one shared socket gave 61/3.
+    assert len(counts) == 2
+    assert min(counts) >= 4, counts
+
+
+def _workers(server_pid: int) -> list[int]:
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [
+        int(child)
+        for child in children
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+
+
+async def test_a_worker_that_dies_is_replaced(postgres_url: str, tmp_path: Path) -> None:
+    async with served(postgres_url, tmp_path / "server.log", workers=2) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        first, second = _workers(server.process.pid)
+        os.kill(first, signal.SIGKILL)
+        for _ in range(300):
+            workers = _workers(server.process.pid)
+            if len(workers) == 2 and first not in workers and len(_tcp_sockets(port, "0A")) == 2:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the killed worker was not replaced within 30 s")
+        assert second in workers
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/health")).status_code == 200
+        server.terminate()
+        assert await server.exit_code(within=30) == 0
+    assert "starting another" in server.log_text()

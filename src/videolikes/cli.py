@@ -18,6 +18,7 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 from pydantic import ValidationError
+from uvicorn.config import STARTUP_FAILURE
 
 from videolikes.adopt import BASELINE_REVISION, adopt, describe
 from videolikes.config import Settings, effective_configuration
@@ -28,6 +29,7 @@ from videolikes.logging_setup import configure_logging
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
 from videolikes.reconcile import ReconcileReport, reconcile
 from videolikes.repository import insert_missing_videos
+from videolikes.workers import serve_workers
 
 app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
@@ -52,26 +54,32 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)
     worker_count = workers or settings.workers
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    config = uvicorn.Config(
+        "videolikes.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        loop="uvloop",
+        # httptools, with the request head bounded (it has no limits of its own).
+        http="videolikes.server:BoundedHttpToolsProtocol",
+        # Forwarding headers are read by videolikes itself, only from trusted proxies.
+        proxy_headers=False,
+        server_header=False,
+        log_level=settings.log_level,
+        # Our handler formats uvicorn's own lines too (text or JSON); its access log would
+        # print client addresses, so the request middleware logs requests instead.
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
     with _shared_metrics_directory(worker_count):
-        uvicorn.run(
-            "videolikes.app:create_app",
-            factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
-            workers=worker_count,
-            loop="uvloop",
-            # httptools, with the request head bounded (it has no limits of its own).
-            http="videolikes.server:BoundedHttpToolsProtocol",
-            # Forwarding headers are read by videolikes itself, only from trusted proxies.
-            proxy_headers=False,
-            server_header=False,
-            log_level=settings.log_level,
-            # Our handler formats uvicorn's own lines too (text or JSON); its access log would
-            # print client addresses, so the request middleware logs requests instead.
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=20,
-        )
+        if worker_count > 1:
+            serve_workers(config, worker_count)
+            return
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
 
 
 def _exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
