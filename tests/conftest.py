@@ -168,9 +168,20 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def database(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(create_engine(settings))
-    yield database
-    await database.dispose()
+    async with opened_database(settings.database_url) as database:
+        yield database
+
+
+@asynccontextmanager
+async def opened_database(url: str, *, demo: bool = False) -> AsyncIterator[Database]:
+    """A Database on `url`, with the demo videos when `demo`, disposed when the block ends."""
+    database = Database(create_engine(make_settings(url)))
+    try:
+        if demo:
+            await seed_demo(database)
+        yield database
+    finally:
+        await database.dispose()
 
 
 async def seed_demo(database: Database) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from conftest import (
     counter_drift,
     execute,
     make_settings,
+    opened_database,
     running_app,
     scalar,
     seed_demo,
@@ -19,7 +20,7 @@ from conftest import (
 from statement_counter import statements_sent
 from test_observability import sample
 
-from videolikes.db import Database, create_engine
+from videolikes.db import Database
 from videolikes.like_ops import LikeOp
 from videolikes.repository import LikeChange, LikeWrite, write_likes
 
@@ -30,10 +31,8 @@ LIKE = f"/api/videos/{VIDEO}/like"
 
 @pytest.fixture
 async def pg(postgres_url: str) -> AsyncIterator[Database]:
-    database = Database(create_engine(make_settings(postgres_url)))
-    await seed_demo(database)
-    yield database
-    await database.dispose()
+    async with opened_database(postgres_url, demo=True) as database:
+        yield database
 
 
 async def _write(database: Database, *writes: LikeWrite) -> list[LikeChange]:

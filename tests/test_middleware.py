@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import RunningApp, make_settings, running_app, scalar, seed_demo
+from conftest import RunningApp, make_settings, opened_database, running_app, scalar
 
-from videolikes.db import Database, create_engine
+from videolikes.db import Database
 from videolikes.middleware import MAX_BODY_BYTES
 
 VIDEO = "DEMO00000001"
@@ -17,10 +17,8 @@ JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 @pytest.fixture
 async def database(sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(create_engine(make_settings(sqlite_url)))
-    await seed_demo(database)
-    yield database
-    await database.dispose()
+    async with opened_database(sqlite_url, demo=True) as database:
+        yield database
 
 
 @pytest.fixture

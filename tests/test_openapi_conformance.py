@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import schemathesis
 import uvicorn
-from conftest import make_settings, seed_demo
+from conftest import make_settings, opened_database
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -28,7 +28,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from videolikes.app import create_app
-from videolikes.db import Database, create_engine
 
 CHECKS = [
     not_a_server_error,
@@ -69,10 +68,8 @@ OPERATIONS = [
 
 @pytest.fixture
 async def demo_postgres_url(postgres_url: str) -> str:
-    database = Database(create_engine(make_settings(postgres_url)))
-    await seed_demo(database)
-    await database.dispose()
-    return postgres_url
+    async with opened_database(postgres_url, demo=True):
+        return postgres_url
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import execute, make_settings, scalar
+from conftest import execute, opened_database, scalar
 from sqlalchemy import insert, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from videolikes.cli import alembic_config
-from videolikes.db import Database, create_engine
+from videolikes.db import Database
 from videolikes.models import Base
 from videolikes.repository import users, video_likes, videos
 
@@ -74,9 +74,8 @@ MIGRATIONS = Path(__file__).parents[1] / "src" / "videolikes" / "migrations" / "
 
 @pytest.fixture
 async def pg_database(postgres_url: str) -> AsyncIterator[Database]:
-    database = Database(create_engine(make_settings(postgres_url)))
-    yield database
-    await database.dispose()
+    async with opened_database(postgres_url) as database:
+        yield database
 
 
 async def _rows(database: Database, sql: str, **params: Any) -> list[tuple[Any, ...]]:

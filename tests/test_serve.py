@@ -10,11 +10,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TEST_IP_HASH_SECRET, counter_drift, make_settings, scalar, seed_demo
+from conftest import (
+    TEST_IP_HASH_SECRET,
+    counter_drift,
+    opened_database,
+    scalar,
+    seed_demo,
+)
 from fake_recaptcha import FakeRecaptcha
 from served import served
 
-from videolikes.db import Database, create_engine
+from videolikes.db import Database
 
 VIDEO = "DEMO00000001"
 IN_FLIGHT = 40
@@ -22,9 +28,8 @@ IN_FLIGHT = 40
 
 @pytest.fixture
 async def postgres_database(postgres_url: str) -> AsyncIterator[Database]:
-    database = Database(create_engine(make_settings(postgres_url)))
-    yield database
-    await database.dispose()
+    async with opened_database(postgres_url) as database:
+        yield database
 
 
 async def test_sigterm_during_load_finishes_every_accepted_request_and_exits_0(

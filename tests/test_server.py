@@ -20,10 +20,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import redis
-from conftest import REDIS_URL, Backend, make_settings, require_redis, seed_demo
+from conftest import REDIS_URL, Backend, opened_database, require_redis
 from redis_server import free_port
 
-from videolikes.db import Database, create_engine
 from videolikes.server import MAX_HEADER_BYTES, MAX_HEADER_FIELDS
 
 LIKE = "/api/videos/DEMO00000001/like"
@@ -31,12 +30,8 @@ VIDEOLIKES = Path(sys.executable).parent / "videolikes"
 
 
 async def _seeded(url: str) -> str:
-    database = Database(create_engine(make_settings(url)))
-    try:
-        await seed_demo(database)
-    finally:
-        await database.dispose()
-    return url
+    async with opened_database(url, demo=True):
+        return url
 
 
 @pytest.fixture
