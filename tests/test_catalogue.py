@@ -70,6 +70,39 @@ async def test_without_parameters_the_body_is_byte_for_byte_the_original(
     assert "link" not in response.headers
 
 
+@pytest.mark.parametrize("query", ["?sort=views", "?unknown=1", "?"])
+async def test_with_or_without_a_query_string_the_whole_catalogue_is_the_same_answer(
+    client: httpx.AsyncClient, demo: list[dict[str, Any]], query: str
+) -> None:
+    # Without a query string the request takes a route of its own (routes/videos.py).
+    plain = await client.get("/api/videos")
+    queried = await client.get(f"/api/videos{query}")
+    assert (queried.status_code, queried.content) == (200, plain.content)
+    assert queried.headers["etag"] == plain.headers["etag"]
+    assert queried.headers["content-type"] == plain.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/api/videos", "/api/videos?limit=7", f"/api/videos/{VIDEO}"])
+async def test_an_if_none_match_over_4096_characters_is_400(
+    client: httpx.AsyncClient, demo: list[dict[str, Any]], path: str
+) -> None:
+    response = await client.get(path, headers={"If-None-Match": '"' + "e" * 4095 + '"'})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Invalid If-None-Match: String should have at most 4096 characters"
+    }
+
+
+@pytest.mark.parametrize("method", ["HEAD", "POST", "DELETE"])
+async def test_the_catalogue_answers_get_alone(
+    client: httpx.AsyncClient, demo: list[dict[str, Any]], method: str
+) -> None:
+    for path in ("/api/videos", "/api/videos?limit=7"):
+        response = await client.request(method, path)
+        assert response.status_code == 405, (method, path)
+        assert response.headers["allow"] == "GET"
+
+
 @pytest.mark.parametrize("sort", ["views", "likes"])
 async def test_walk_with_limit_7_visits_every_video_once_in_order(
     client: httpx.AsyncClient, demo: list[dict[str, Any]], database: Database, sort: str

@@ -121,6 +121,8 @@ async def test_metrics_count_requests_by_route_template_never_by_raw_path(
         await client.get(LIKE)
         await client.get("/api/videos/DEMO00000002/like")
         await client.get("/api/videos/NO_SUCH_VIDEO/like")
+        await client.get("/api/videos")
+        await client.get("/api/videos?limit=2")
         # Letters only: a digit string could turn up inside a timestamp sample.
         await client.get("/no/such/path/raw-segment")
         response = await client.get("/metrics")
@@ -134,6 +136,8 @@ async def test_metrics_count_requests_by_route_template_never_by_raw_path(
     assert delta(requests, method="GET", route=LIKE_ROUTE, status="200") == 2
     assert delta(requests, method="GET", route=LIKE_ROUTE, status="404") == 1
     assert delta(requests, method="GET", route="unmatched", status="404") == 1
+    # With and without a query string, though they take routes of their own.
+    assert delta(requests, method="GET", route="/api/videos", status="200") == 2
     histogram = "videolikes_http_request_duration_seconds_count"
     assert delta(histogram, method="GET", route=LIKE_ROUTE, status="200") == 2
     for raw in ("DEMO00000002", "NO_SUCH_VIDEO", "raw-segment"):

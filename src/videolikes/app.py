@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (videos.router, me.router, health.router, operations.router):
         app.include_router(router)
     add_like_routes(app)
+    videos.add_whole_catalogue_route(app)
     add_page(app)
     _add_error_handlers(app)
     serve_corrected_openapi(app)
@@ -144,7 +145,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         messages = {404: "Not found", 405: "Method not allowed"}
         message = messages.get(exc.status_code, str(exc.detail))
-        return error_response(exc.status_code, message)
+        response = error_response(exc.status_code, message)
+        # A 405's Allow header, for one, says what the client may do instead.
+        response.headers.update(exc.headers or {})
+        return response
 
     async def database_unavailable(_: Request, exc: Exception) -> Response:
         _log.error("database unavailable: %s", type(exc).__name__)

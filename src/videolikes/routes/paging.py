@@ -11,11 +11,12 @@ from starlette.responses import Response
 
 from videolikes.responses import JSONBytes
 
+MAX_IF_NONE_MATCH_LENGTH = 4096
 IfNoneMatch = Annotated[
     str | None,
     Header(
         alias="If-None-Match",
-        max_length=4096,
+        max_length=MAX_IF_NONE_MATCH_LENGTH,
         description="An ETag from an earlier answer; when it still matches the answer is 304",
         examples=['"5d41402abc4b2a76b9719d911017c592"'],
     ),

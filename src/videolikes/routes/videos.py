@@ -2,15 +2,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from videolikes.catalogue import CatalogueQuery, Sort, get_video, video_page
-from videolikes.errors import VideoNotFound
+from videolikes.errors import BadRequest, VideoNotFound
 from videolikes.routes import error_responses
 from videolikes.routes.likes import VideoId
 from videolikes.routes.paging import (
     ETAG_HEADER,
+    MAX_IF_NONE_MATCH_LENGTH,
     NOT_MODIFIED,
     Cursor,
     IfNoneMatch,
@@ -86,6 +89,48 @@ async def get_videos(
         headers["Link"] = next_link(request, state.cursors.for_catalogue(query, page.next_key))
     body = dump([video_to_wire(row) for row in page.rows])
     return with_etag(body, if_none_match, headers)
+
+
+class _WithoutQueryRoute(Route):
+    """Matches its path only when the request has no query string; any other request goes on
+    to the routes after it."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get("query_string"):
+            return Match.NONE, {}
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            # Where the request metrics and logs find the route's template.
+            child_scope["route"] = self
+        return match, child_scope
+
+
+def add_whole_catalogue_route(app: FastAPI) -> None:
+    """Answer `GET /api/videos` without parameters ahead of every other route.
+
+    It is the original service's answer, asked for on every page, and this process holds its
+    body ready: the route is a plain Starlette one, with none of FastAPI's per-request
+    parameter machinery, and reads its one input (If-None-Match) itself by the rule
+    `get_videos` documents. A request with a query string goes on to `get_videos`. Side by
+    side on S3 (10 s runs, two pairs) this took 4,480 and 4,900 req/s to 6,992 and 6,923, and
+    the server's CPU per request from 354 and 321 µs to 207 and 210.
+    """
+    route = _WithoutQueryRoute("/api/videos", _whole_catalogue_endpoint, include_in_schema=False)
+    # Starlette adds HEAD to a GET route; the documented endpoint answers GET alone.
+    route.methods = {"GET"}
+    app.router.routes.insert(0, route)
+
+
+async def _whole_catalogue_endpoint(request: Request) -> Response:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and len(if_none_match) > MAX_IF_NONE_MATCH_LENGTH:
+        raise BadRequest(
+            "Invalid If-None-Match: String should have at most "
+            f"{MAX_IF_NONE_MATCH_LENGTH} characters"
+        )
+    state = app_state(request)
+    body, etag = await state.video_list.get(lambda: _whole_catalogue(state))
+    return with_etag(body, if_none_match, {}, etag=etag)
 
 
 async def _whole_catalogue(state: AppState) -> tuple[bytes, str]:
