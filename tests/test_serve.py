@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from commands import VIDEOLIKES, command_env
 from conftest import (
     TEST_IP_HASH_SECRET,
     counter_drift,
@@ -18,7 +19,7 @@ from conftest import (
     seed_demo,
 )
 from fake_recaptcha import FakeRecaptcha
-from served import served
+from served import free_port, served
 
 from videolikes.db import Database
 
@@ -266,3 +267,31 @@ async def test_a_worker_that_dies_is_replaced(postgres_url: str, tmp_path: Path)
         server.terminate()
         assert await server.exit_code(within=30) == 0
     assert "starting another" in server.log_text()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_server_whose_app_cannot_start_exits_3(tmp_path: Path, workers: int) -> None:
+    # No SQLAlchemy dialect has this name, so every worker's startup fails when it makes
+    # its engine; replacing such a worker would fail the same way forever.
+    process = await asyncio.create_subprocess_exec(
+        VIDEOLIKES,
+        "serve",
+        "--port",
+        str(free_port()),
+        "--workers",
+        str(workers),
+        env=command_env("nosuchdatabase://localhost/likes"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(60):
+            _, errors = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 3, errors.decode()
+    if workers > 1:
+        assert b"could not start; stopping every worker" in errors
+        assert b"starting another" not in errors

@@ -74,7 +74,9 @@ def serve(
     )
     with _shared_metrics_directory(worker_count):
         if worker_count > 1:
-            serve_workers(config, worker_count)
+            status = serve_workers(config, worker_count)
+            if status:
+                sys.exit(status)
             return
         server = uvicorn.Server(config)
         server.run()

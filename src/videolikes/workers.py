@@ -6,7 +6,9 @@ awake accepts nearly all of a burst of new connections: wrk's 64 connections wer
 of 160-490 ms. Here each worker binds its own socket with SO_REUSEPORT, so the kernel spreads
 connections over the workers by their address hash. This supervisor starts the workers, replaces
 one that dies, and on SIGTERM or SIGINT lets each finish its requests (uvicorn's graceful stop)
-before it returns.
+before it returns. A worker that cannot start (its lifespan failed: the database is unreachable,
+a setting is wrong) stops them all, as gunicorn halts on a worker's boot error: replacing it
+would only fail again, over and over, while the service looked alive.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 _log = logging.getLogger(__name__)
 
@@ -28,12 +31,17 @@ _log = logging.getLogger(__name__)
 _STOP_MARGIN_SECONDS = 10.0
 
 
-def serve_workers(config: uvicorn.Config, workers: int) -> None:
-    """Run `workers` processes of `config` until SIGTERM or SIGINT; then stop them in order."""
+def serve_workers(config: uvicorn.Config, workers: int) -> int:
+    """Run `workers` processes of `config` until SIGTERM or SIGINT; then stop them in order.
+
+    Returns the exit status for the command: 0, or uvicorn's STARTUP_FAILURE when a worker
+    could not start.
+    """
     # Fail here, before any worker starts, when the address is taken or not ours to bind.
     _listening_socket(config.host, config.port).close()
     context = multiprocessing.get_context("spawn")
     stopping = False
+    status = 0
 
     def stop(_signal: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -45,15 +53,21 @@ def serve_workers(config: uvicorn.Config, workers: int) -> None:
         while not stopping:
             wait([process.sentinel for process in processes], timeout=0.5)
             for index, process in enumerate(processes):
-                if not stopping and not process.is_alive():
-                    _log.warning(
-                        "worker %s exited (%s); starting another", process.pid, process.exitcode
-                    )
-                    processes[index] = _start(context, config)
+                if stopping or process.is_alive():
+                    continue
+                if process.exitcode == STARTUP_FAILURE:
+                    _log.error("worker %s could not start; stopping every worker", process.pid)
+                    stopping, status = True, STARTUP_FAILURE
+                    break
+                _log.warning(
+                    "worker %s exited (%s); starting another", process.pid, process.exitcode
+                )
+                processes[index] = _start(context, config)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop_all(processes, (config.timeout_graceful_shutdown or 0) + _STOP_MARGIN_SECONDS)
+    return status
 
 
 def _start(context: multiprocessing.context.SpawnContext, config: uvicorn.Config) -> BaseProcess:
