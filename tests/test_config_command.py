@@ -44,3 +44,10 @@ async def test_config_rejects_an_invalid_setting_with_exit_2() -> None:
     ran = await videolikes("config", database_url="sqlite+aiosqlite:///./x.db", WORKERS="many")
     assert ran.code == 2
     assert "workers" in ran.err
+
+
+async def test_config_shows_a_libpq_database_url_served_through_asyncpg() -> None:
+    ran = await videolikes("config", database_url="postgres://app:db-pa55word@db.example/likes")
+    assert ran.code == 0, ran.err
+    lines = dict(line.split("=", 1) for line in ran.out.splitlines())
+    assert lines["DATABASE_URL"] == "postgresql+asyncpg://app:********@db.example/likes"

@@ -2,7 +2,16 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import RunningApp, execute, make_settings, running_app, seed_demo
+import pytest
+from conftest import (
+    RunningApp,
+    execute,
+    make_settings,
+    opened_database,
+    running_app,
+    scalar,
+    seed_demo,
+)
 
 from videolikes.db import Database, create_engine
 
@@ -66,3 +75,27 @@ async def test_connections_go_to_waiting_requests_first_come_first_served(
         assert served[:2] == ["holder", "waiter"]
     finally:
         await database.dispose()
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+async def test_a_libpq_database_url_is_served_through_asyncpg(
+    postgres_url: str, scheme: str
+) -> None:
+    # The form the original service's deployment (and psql) use for the same database.
+    url = postgres_url.replace("postgresql+asyncpg://", f"{scheme}://", 1)
+    assert make_settings(url).database_url == postgres_url
+    async with opened_database(url, demo=True) as database:
+        assert await scalar(database, "SELECT count(*) FROM videos") == 36
+
+
+@pytest.mark.parametrize(
+    ("url", "served_as"),
+    [
+        ("sqlite:///./likes.db", "sqlite+aiosqlite:///./likes.db"),
+        ("sqlite+aiosqlite:///./likes.db", "sqlite+aiosqlite:///./likes.db"),
+        ("postgresql+asyncpg://h/likes", "postgresql+asyncpg://h/likes"),
+        ("postgresql+psycopg://h/likes", "postgresql+psycopg://h/likes"),
+    ],
+)
+def test_database_urls_name_an_asyncio_driver(url: str, served_as: str) -> None:
+    assert make_settings(url).database_url == served_as

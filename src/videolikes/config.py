@@ -19,6 +19,15 @@ _log = logging.getLogger(__name__)
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# The URL forms other tools write (libpq's postgres:// and postgresql://, SQLAlchemy's bare
+# sqlite://) name no asyncio driver; each of these databases is served through one.
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -62,6 +71,14 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("database_url")
+    @classmethod
+    def _with_async_driver(cls, value: str) -> str:
+        scheme, separator, rest = value.partition("://")
+        if separator and scheme in _ASYNC_DRIVERS:
+            return f"{_ASYNC_DRIVERS[scheme]}://{rest}"
+        return value
 
     @field_validator("recaptcha_hostnames", "cors_origins", mode="before")
     @classmethod
