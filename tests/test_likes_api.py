@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 import httpx
 import pytest
 from conftest import RunningApp, counter_drift, execute, scalar, seed_demo
 
 from videolikes.db import Database
+from videolikes.repository import new_username
 from videolikes.schemas import INVALID_VIDEO_ID
 
 VIDEO = "DEMO00000001"
@@ -134,9 +138,19 @@ async def test_me_creates_user_on_first_call_and_keeps_it(
     second = (await client.get("/api/me")).json()
     assert first == second
     assert set(first) == {"id", "username"}
-    assert first["username"].startswith("@user-")
-    assert len(first["username"]) == 12
+    assert re.fullmatch(r"@user-[a-z0-9]{6}", first["username"])
     assert await scalar(database, "SELECT count(*) FROM users") == 1
+
+
+def test_new_usernames_use_every_character_in_every_position() -> None:
+    drawn = [new_username().removeprefix("@user-") for _ in range(5000)]
+    assert all(re.fullmatch(r"[a-z0-9]{6}", name) for name in drawn)
+    assert len(set(drawn)) > 4990
+    for position in range(6):
+        # 36 symbols, about 139 draws each: a missing one would be a broken draw.
+        counts = Counter(name[position] for name in drawn)
+        assert len(counts) == 36
+        assert min(counts.values()) > 70
 
 
 async def test_like_status_is_per_client(api: RunningApp) -> None:

@@ -50,6 +50,7 @@ from videolikes.models import User, Video, VideoLike
 AnyRow = Row[*tuple[Any, ...]]
 
 _USERNAME_ALPHABET = string.ascii_lowercase + string.digits
+_USERNAME_LENGTH = 6
 
 videos: Table = Video.__table__  # type: ignore[assignment]
 users: Table = User.__table__  # type: ignore[assignment]
@@ -69,7 +70,15 @@ VIDEO_COLUMNS = (
 
 
 def new_username() -> str:
-    return "@user-" + "".join(secrets.choice(_USERNAME_ALPHABET) for _ in range(6))
+    # One draw from the OS for all six characters (secrets.choice makes one per character;
+    # every write of a batch names a user it may create), and as uniform.
+    base = len(_USERNAME_ALPHABET)
+    number = secrets.randbelow(base**_USERNAME_LENGTH)
+    characters = []
+    for _ in range(_USERNAME_LENGTH):
+        number, digit = divmod(number, base)
+        characters.append(_USERNAME_ALPHABET[digit])
+    return "@user-" + "".join(characters)
 
 
 @dataclass(frozen=True, slots=True)
