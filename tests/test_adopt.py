@@ -277,7 +277,9 @@ async def test_adopt_gives_differently_named_constraints_videolikes_names(
     names = {row[1] for row in await _catalog(empty_postgres) if len(row) == 2}
     assert {"video_user_unique", "videos_filename_unique"} <= names
     assert await _everything(empty_postgres) == before
-    # The toggle names video_user_unique in its ON CONFLICT: it works after the rename.
+    upgraded = await videolikes("db", "upgrade", database_url=empty_postgres)
+    assert upgraded.code == 0, upgraded.err
+    # The like writes name video_user_unique in their ON CONFLICT: they work after the rename.
     async with running_app(make_settings(empty_postgres)) as api, api.client() as client:
         assert (await client.post("/api/videos/EFTA01683565/like")).json() == {"userLike": True}
 

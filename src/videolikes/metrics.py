@@ -51,7 +51,7 @@ LIKE_OPERATIONS = Counter(
 LIKE_BATCH_SIZE = Histogram(
     "videolikes_like_batch_size",
     "Requests served together on PostgreSQL, by kind: status reads per statement (status) and "
-    "like writes per transaction (write).",
+    "like writes per write statement (write).",
     ["kind"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )

@@ -199,15 +199,15 @@ class LikeWrite:
     ip_hash: str
 
 
-# A batch of like writes on PostgreSQL: the clients that may like are created first, by a
-# statement of their own that commits at once; then one transaction locks the batch's videos in
-# id order and applies the writes. Every like write takes its video's lock before it touches a
-# like row, so writes to one video queue there, and as every transaction locks in the same
-# order they queue without deadlocking. The write that follows the lock takes a fresh snapshot
-# (READ COMMITTED), which already holds every like committed before the locks: no write acts
-# on a stale view, and none needs a second attempt. Creating users outside the transaction
-# keeps the video locks held for two round trips (write, commit) rather than three: on 20
-# clients x 3 videos both workers' batches queue on the same three rows.
+# A batch of like writes on PostgreSQL takes two autocommitted statements. The clients that
+# may like are created first, by a statement of their own; then videolikes_write_likes() (a
+# function made by migration 0003) locks the batch's videos in id order and applies the writes
+# with a snapshot taken after the locks, so it already holds every like committed before them:
+# no write acts on a stale view, and none needs a second attempt. Every like write takes its
+# video's lock before it touches a like row, so writes to one video queue there, and as every
+# one locks in the same order they queue without deadlocking. The locks are held for that one
+# statement and its commit: on 20 clients x 3 videos both workers' batches queue on the same
+# three rows.
 
 # Users are created in ip_hash order, so two batches creating the same new users wait for each
 # other in one direction only; and only for writes to videos that exist.
@@ -226,64 +226,16 @@ _CREATE_USERS = Numbered.of(
     )
 )
 
-_LOCK_VIDEOS = Numbered.of(
-    text("SELECT id FROM videos WHERE id = ANY(:video_ids::text[]) ORDER BY id FOR NO KEY UPDATE")
-)
-
-# One row per write whose client exists. write_likes sends one write per client and video
-# (their runs folded), so every write reads the same snapshot without depending on another: a
-# toggle removes a like that was there and adds one that was not; a like adds, an unlike
-# removes, "none" only reports what is there. The counter of each video moves once, by the
-# batch's net change.
-_APPLY_LIKE_WRITES = Numbered.of(
+# One row per write whose video exists: whether it found a like, removed it, added one.
+_WRITE_LIKES = Numbered.of(
     text(
-        """
-        WITH write AS (
-            SELECT w.position, w.op, w.video_id, users.id AS user_id
-            FROM unnest(:positions::int[], :ops::text[], :video_ids::text[], :ip_hashes::text[])
-                 AS w(position, op, video_id, ip_hash)
-            JOIN users ON users.ip_hash = w.ip_hash
-        ), existing AS (
-            SELECT write.position FROM write
-            JOIN video_likes AS l
-              ON l.video_id = write.video_id AND l.user_id = write.user_id AND l.is_like
-        ), removed AS (
-            DELETE FROM video_likes AS l USING write
-            WHERE l.video_id = write.video_id AND l.user_id = write.user_id AND l.is_like
-              AND write.op IN ('toggle', 'unlike')
-            RETURNING write.position, write.video_id
-        ), added AS (
-            INSERT INTO video_likes (id, video_id, user_id, is_like)
-            SELECT gen_random_uuid(), write.video_id, write.user_id, true FROM write
-            WHERE write.op IN ('toggle', 'like')
-              AND write.position NOT IN (SELECT position FROM existing)
-            ON CONFLICT ON CONSTRAINT video_user_unique DO NOTHING
-            RETURNING video_id, user_id
-        ), net AS (
-            SELECT video_id, sum(change) AS change FROM (
-                SELECT video_id, 1 AS change FROM added
-                UNION ALL SELECT video_id, -1 FROM removed
-            ) AS changes
-            GROUP BY video_id
-        ), counted AS (
-            UPDATE videos SET likes = GREATEST(videos.likes + net.change, 0)
-            FROM net WHERE videos.id = net.video_id AND net.change <> 0
-            RETURNING 1
-        )
-        SELECT write.position,
-               write.position IN (SELECT position FROM existing) AS existed,
-               write.position IN (SELECT position FROM removed) AS removed,
-               EXISTS (SELECT 1 FROM added
-                       WHERE added.video_id = write.video_id AND added.user_id = write.user_id)
-                   AS added
-        FROM write
-        """
+        "SELECT * FROM videolikes_write_likes("
+        ":positions::int[], :ops::text[], :video_ids::text[], :ip_hashes::text[])"
     )
 )
 
-# What write_likes sends: the user upsert on its own, then the transaction's statements.
-LIKE_WRITE_USERS = _CREATE_USERS
-LIKE_WRITE_TRANSACTION = (_LOCK_VIDEOS, _APPLY_LIKE_WRITES)
+# What write_likes sends, in order.
+LIKE_WRITE_STATEMENTS = (_CREATE_USERS, _WRITE_LIKES)
 
 _NOT_FOUND = LikeChange(video_found=False, liked=False, changed=False)
 
@@ -310,32 +262,21 @@ async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> 
                 video_ids=[write.video_id for write in creating],
             ),
         )
-    async with conn.transaction():
-        video_ids = sorted({video_id for _, video_id in pairs})
-        locked = await conn.fetch(_LOCK_VIDEOS.sql, *_LOCK_VIDEOS.args(video_ids=video_ids))
-        found = {row["id"] for row in locked}
-        present = [i for i, (_, video_id) in enumerate(pairs) if video_id in found]
-        rows = []
-        if present:
-            rows = await conn.fetch(
-                _APPLY_LIKE_WRITES.sql,
-                *_APPLY_LIKE_WRITES.args(
-                    positions=present,
-                    ops=[_op_name(folded[i]) for i in present],
-                    video_ids=[pairs[i][1] for i in present],
-                    ip_hashes=[pairs[i][0] for i in present],
-                ),
-            )
-    applied = {row["position"]: row for row in rows}
+    rows = await conn.fetch(
+        _WRITE_LIKES.sql,
+        *_WRITE_LIKES.args(
+            positions=list(range(len(pairs))),
+            ops=[_op_name(run) for run in folded],
+            video_ids=[video_id for _, video_id in pairs],
+            ip_hashes=[ip_hash for ip_hash, _ in pairs],
+        ),
+    )
+    # A write without a row: its video does not exist.
     changes = [_NOT_FOUND] * len(writes)
-    for i in present:
-        # No row: a client that has never written, so nothing was liked.
-        row = applied.get(i)
-        found_liked = row is not None and bool(row["existed"])
-        answers = folded[i].answers(found_liked)
-        now_liked = row is not None and bool(
-            row["added"] or (row["existed"] and not row["removed"])
-        )
+    for row in rows:
+        i = row["position"]
+        answers = folded[i].answers(row["existed"])
+        now_liked = row["added"] or (row["existed"] and not row["removed"])
         if now_liked != answers[-1][0]:
             # The like met a row it cannot turn into a like (a dislike): nothing changed.
             answers = [(now_liked, False)] * len(answers)
@@ -354,7 +295,10 @@ _MAX_BATCH = 256
 
 
 class PostgresLikes:
-    """Status reads and like writes each go through a Batcher: one statement, one transaction."""
+    """Status reads and like writes each go through a Batcher.
+
+    A batch of reads is one statement; a batch of writes is two (users, then the writes).
+    """
 
     def __init__(self, database: Database) -> None:
         self._database = database
