@@ -97,21 +97,34 @@ async def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
     return Backend("sqlite", url)
 
 
-@pytest.fixture(scope="session")
-async def postgres_backend() -> AsyncIterator[Backend]:
+@asynccontextmanager
+async def throwaway_postgres(prefix: str) -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped when the block ends."""
     require_postgres()
-    name = f"videolikes_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = _with_database(POSTGRES_URL, name)
     try:
-        await _migrate(url)
-        yield Backend("postgres", url)
+        yield _with_database(POSTGRES_URL, name)
     finally:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def postgres_backend() -> AsyncIterator[Backend]:
+    async with throwaway_postgres("videolikes_test") as url:
+        await _migrate(url)
+        yield Backend("postgres", url)
+
+
+@pytest.fixture
+async def empty_postgres() -> AsyncIterator[str]:
+    """A brand-new, empty PostgreSQL database of this test's own."""
+    async with throwaway_postgres("videolikes_empty") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

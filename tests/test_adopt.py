@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from commands import videolikes
-from conftest import POSTGRES_URL, TEST_IP_HASH_SECRET, make_settings, require_postgres, running_app
+from conftest import TEST_IP_HASH_SECRET, make_settings, running_app
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -128,23 +126,6 @@ async def _make_original(url: str, **names: str) -> None:
     await _run_script(
         url, ORIGINAL_ROWS, known_hash=_hash_of(KNOWN_CLIENT), other_hash=_hash_of("198.51.100.4")
     )
-
-
-@pytest.fixture
-async def empty_postgres() -> AsyncIterator[str]:
-    """A brand-new, empty PostgreSQL database of this test's own."""
-    require_postgres()
-    name = f"videolikes_adopt_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 @pytest.fixture
