@@ -28,11 +28,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from videolikes.app import create_app
-from videolikes.cli import alembic_config
 from videolikes.config import Settings
 from videolikes.db import Database, create_engine
 from videolikes.demo import demo_videos
 from videolikes.repository import insert_missing_videos
+from videolikes.schema_version import alembic_config
 
 __all__ = ["fake_recaptcha"]
 

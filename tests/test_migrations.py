@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from videolikes.cli import alembic_config
+from videolikes.schema_version import alembic_config
 
 Schema = dict[str, Any]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -9,8 +10,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from alembic import command
 from asgi_lifespan import LifespanManager
-from conftest import REDIS_URL, RunningApp, make_settings, require_redis, running_app, seed_demo
+from conftest import (
+    REDIS_URL,
+    RunningApp,
+    execute,
+    make_settings,
+    require_redis,
+    running_app,
+    seed_demo,
+)
 from fake_recaptcha import FakeRecaptcha
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
@@ -19,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from videolikes.app import create_app
 from videolikes.db import Database
 from videolikes.responses import JSONBytes
+from videolikes.schema_version import SchemaVersion, alembic_config
 
 VIDEO = "DEMO00000001"
 LIKE = f"/api/videos/{VIDEO}/like"
@@ -75,6 +86,34 @@ async def test_ready_is_503_naming_the_database_when_it_is_down() -> None:
     assert body["status"] == "unavailable"
     assert set(body["down"]) == {"database"}
     assert body["error"] == "Not ready: database"
+
+
+@pytest.mark.parametrize(
+    ("revision", "problem"), [("0002_likes_by_user", "behind"), (None, "not migrated")]
+)
+async def test_ready_is_503_naming_the_schema_when_it_is_older_than_the_code(
+    empty_postgres: str, revision: str | None, problem: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    if revision is not None:
+        await asyncio.to_thread(command.upgrade, alembic_config(empty_postgres), revision)
+    async with running_app(make_settings(empty_postgres)) as api, api.client() as client:
+        response = await client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["down"] == {"schema": problem}
+    assert "run videolikes db upgrade" in caplog.text
+
+
+async def test_ready_serves_a_schema_newer_than_the_code(postgres_url: str) -> None:
+    # A rollback of the code after a migration: migrations only add, so it still serves.
+    async with running_app(make_settings(postgres_url)) as api, api.client() as client:
+        database = api.app.state.services.database
+        await execute(database, "UPDATE alembic_version SET version_num = '9999_from_later'")
+        try:
+            response = await client.get("/ready")
+        finally:
+            head = SchemaVersion().head
+            await execute(database, "UPDATE alembic_version SET version_num = :head", head=head)
+    assert (response.status_code, response.json()) == (200, {"status": "ready"})
 
 
 async def test_ready_gives_up_on_a_silent_database_within_its_timeout(silent_port: int) -> None:

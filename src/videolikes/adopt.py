@@ -21,6 +21,8 @@ from sqlalchemy.engine import Connection, Inspector
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.types import TypeEngine
 
+from videolikes.schema_version import current_revision
+
 BASELINE_REVISION = "0001"
 
 
@@ -217,15 +219,8 @@ def _plan(inspector: Inspector, adoption: Adoption) -> list[str]:
     return statements
 
 
-def _current_revision(connection: Connection) -> str | None:
-    if not inspect(connection).has_table("alembic_version"):
-        return None
-    row = connection.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-    return None if row is None else str(row[0])
-
-
 def _adopt(connection: Connection, config: Config, check_only: bool) -> Adoption:
-    adoption = Adoption(current_revision=_current_revision(connection))
+    adoption = Adoption(current_revision=current_revision(connection))
     if adoption.current_revision is not None:
         return adoption
     statements = _plan(inspect(connection), adoption)

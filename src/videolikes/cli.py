@@ -16,7 +16,6 @@ from typing import Annotated
 import typer
 import uvicorn
 from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
@@ -29,18 +28,12 @@ from videolikes.logging_setup import configure_logging
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
 from videolikes.reconcile import ReconcileReport, reconcile
 from videolikes.repository import insert_missing_videos
+from videolikes.schema_version import alembic_config
 from videolikes.workers import serve_workers
 
 app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-
-def alembic_config(database_url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", "videolikes:migrations")
-    config.attributes["url"] = database_url
-    return config
 
 
 @app.command()

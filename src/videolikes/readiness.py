@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from videolikes.db import Database
-from videolikes.repository import ping
+from videolikes.schema_version import SchemaVersion, current_revision
 
 # Short, so a load balancer polling /ready hears "not ready" long before its own timeout.
 READINESS_TIMEOUT = 1.0
@@ -22,6 +22,7 @@ class Readiness:
         self, database: Database, redis_url: str | None, *, timeout: float = READINESS_TIMEOUT
     ) -> None:
         self._database = database
+        self._schema = SchemaVersion()
         self._timeout = timeout
         self._redis: Redis | None = None
         if redis_url:
@@ -30,20 +31,37 @@ class Readiness:
             )
 
     async def problems(self) -> dict[str, str]:
-        """What is down and why ("timeout" or the error's type); empty when all is well."""
-        checks: dict[str, Callable[[], Awaitable[object]]] = {"database": self._ping_database}
+        """What is down and why ("timeout" or the error's type); empty when all is well.
+
+        A database that answers but whose schema is older than this code ("behind", or "not
+        migrated") is a problem too: the like writes need the latest migration.
+        """
+        revisions: list[str | None] = []
+
+        async def read_revision() -> None:
+            async with self._database.unit_of_work() as conn:
+                revisions.append(await conn.run_sync(current_revision))
+
+        checks: dict[str, Callable[[], Awaitable[object]]] = {"database": read_revision}
         if self._redis is not None:
             checks["redis"] = self._redis.ping
         results = await asyncio.gather(*(self._probe(check) for check in checks.values()))
-        return {name: problem for name, problem in zip(checks, results, strict=True) if problem}
+        problems = {name: problem for name, problem in zip(checks, results, strict=True) if problem}
+        if revisions:
+            schema = self._schema.problem(revisions[0])
+            if schema is not None:
+                _log.warning(
+                    "database schema is %s (at %s, this code needs %s): run videolikes db upgrade",
+                    schema,
+                    revisions[0],
+                    self._schema.head,
+                )
+                problems["schema"] = schema
+        return problems
 
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
-
-    async def _ping_database(self) -> None:
-        async with self._database.unit_of_work() as conn:
-            await ping(conn)
 
     async def _probe(self, check: Callable[[], Awaitable[object]]) -> str | None:
         try:

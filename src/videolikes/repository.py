@@ -464,10 +464,6 @@ def _upsert_insert(conn: AsyncConnection, table: Table) -> pg_insert_type | sqli
     return pg_insert(table)
 
 
-async def ping(conn: AsyncConnection) -> None:
-    await conn.execute(text("SELECT 1"))
-
-
 @dataclass(frozen=True, slots=True)
 class CounterCheck:
     video_id: str
