@@ -6,9 +6,10 @@ awake accepts nearly all of a burst of new connections: wrk's 64 connections wer
 of 160-490 ms. Here each worker binds its own socket with SO_REUSEPORT, so the kernel spreads
 connections over the workers by their address hash. This supervisor starts the workers, replaces
 one that dies, and on SIGTERM or SIGINT lets each finish its requests (uvicorn's graceful stop)
-before it returns. A worker that cannot start (its lifespan failed: the database is unreachable,
-a setting is wrong) stops them all, as gunicorn halts on a worker's boot error: replacing it
-would only fail again, over and over, while the service looked alive.
+before it returns. A worker that cannot start (its lifespan failed: a setting is wrong, a
+database URL names a driver that is not installed) stops them all, as gunicorn halts on a
+worker's boot error: replacing it would only fail again, over and over, while the service
+looked alive. (An unreachable database does not stop a start: /ready reports it.)
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+
+from videolikes.errors import BadRequest
 from videolikes.schemas import INVALID_VIDEO_ID, ErrorOut
 
 _ERRORS = {
@@ -29,3 +32,11 @@ def error_responses(*statuses: int, bad_request: str | None = None) -> dict[int 
             "content": {"application/json": {"example": {"error": message}}},
         }
     return responses
+
+
+def bounded_header(request: Request, name: str, max_length: int) -> str | None:
+    """A header read by an endpoint itself, refused as FastAPI refuses a declared one."""
+    value = request.headers.get(name)
+    if value is not None and len(value) > max_length:
+        raise BadRequest(f"Invalid {name}: String should have at most {max_length} characters")
+    return value

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Path, Request
 from videolikes.errors import BadRequest
 from videolikes.likes import LikeService
 from videolikes.responses import JSONBytes
-from videolikes.routes import error_responses
+from videolikes.routes import bounded_header, error_responses
 from videolikes.routes.direct import DirectRoute
 from videolikes.schemas import INVALID_VIDEO_ID, VIDEO_ID_PATTERN, UserLikeOut, user_like_body
 from videolikes.state import app_state
@@ -107,16 +107,6 @@ def _video_id(request: Request) -> str:
     return video_id
 
 
-def _recaptcha_token(request: Request) -> str | None:
-    token = request.headers.get("x-recaptcha-token")
-    if token is not None and len(token) > _MAX_CAPTCHA_HEADER_LENGTH:
-        limit = _MAX_CAPTCHA_HEADER_LENGTH
-        raise BadRequest(
-            f"Invalid X-Recaptcha-Token: String should have at most {limit} characters"
-        )
-    return token
-
-
 async def get_like(request: Request) -> JSONBytes:
     state = app_state(request)
     liked = await state.likes.status(
@@ -138,7 +128,8 @@ async def delete_like(request: Request) -> JSONBytes:
 
 
 async def _write_like(request: Request, write: Callable[..., Awaitable[bool]]) -> JSONBytes:
-    video_id, token = _video_id(request), _recaptcha_token(request)
+    video_id = _video_id(request)
+    token = bounded_header(request, "X-Recaptcha-Token", _MAX_CAPTCHA_HEADER_LENGTH)
     state = app_state(request)
     await state.captcha.verify(token)
     liked = await write(

@@ -8,8 +8,8 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from videolikes.catalogue import CatalogueQuery, Sort, get_video, video_page
-from videolikes.errors import BadRequest, VideoNotFound
-from videolikes.routes import error_responses
+from videolikes.errors import VideoNotFound
+from videolikes.routes import bounded_header, error_responses
 from videolikes.routes.likes import VideoId
 from videolikes.routes.paging import (
     ETAG_HEADER,
@@ -79,8 +79,7 @@ async def get_videos(
     state = app_state(request)
     query = CatalogueQuery(sort=sort, playlist=playlist, shorts=shorts)
     if limit is None and cursor is None and query == WHOLE_CATALOGUE:
-        body, etag = await state.video_list.get(lambda: _whole_catalogue(state))
-        return with_etag(body, if_none_match, {}, etag=etag)
+        return await _whole_catalogue_answer(state, if_none_match)
     after = None if cursor is None else state.cursors.catalogue_key(cursor, query)
     async with state.database.unit_of_work() as conn:
         page = await video_page(conn, query, after=after, limit=limit)
@@ -122,13 +121,12 @@ def add_whole_catalogue_route(app: FastAPI) -> None:
 
 
 async def _whole_catalogue_endpoint(request: Request) -> Response:
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None and len(if_none_match) > MAX_IF_NONE_MATCH_LENGTH:
-        raise BadRequest(
-            "Invalid If-None-Match: String should have at most "
-            f"{MAX_IF_NONE_MATCH_LENGTH} characters"
-        )
-    state = app_state(request)
+    if_none_match = bounded_header(request, "If-None-Match", MAX_IF_NONE_MATCH_LENGTH)
+    return await _whole_catalogue_answer(app_state(request), if_none_match)
+
+
+async def _whole_catalogue_answer(state: AppState, if_none_match: str | None) -> Response:
+    """This process's body of the whole catalogue (at most VIDEOS_CACHE_SECONDS old)."""
     body, etag = await state.video_list.get(lambda: _whole_catalogue(state))
     return with_etag(body, if_none_match, {}, etag=etag)
 
