@@ -55,7 +55,7 @@ async def test_two_clients_behind_a_trusted_proxy_are_told_apart(
 ) -> None:
     async with proxied_api.client("10.0.0.1") as proxy:
         await proxy.post(LIKE, headers={"X-Forwarded-For": "198.51.100.1"})
-        await proxy.post(LIKE, headers={"X-Real-IP": "198.51.100.2"})
+        await proxy.post(LIKE, headers={"X-Forwarded-For": "198.51.100.2"})
     assert await scalar(database, "SELECT likes FROM videos WHERE id = :id", id=VIDEO) == 2
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from videolikes.identity import ClientIdentity, IPAddress
+from videolikes.identity import ClientIdentity, ForwardedHeader, IPAddress
+from videolikes.legacy_identity import LegacyIdentity, original_ip_hash
 
 SECRET = b"test-secret"
 CLIENT = "203.0.113.7"
@@ -32,8 +33,16 @@ def identity(
     trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None = None,
     prefix: int = 64,
     secret: bytes = SECRET,
+    header: ForwardedHeader = "x-forwarded-for",
+    legacy: LegacyIdentity | None = None,
 ) -> ClientIdentity:
-    return ClientIdentity(secret=secret, trusted_proxies=trusted or [], ipv6_prefix_length=prefix)
+    return ClientIdentity(
+        secret=secret,
+        trusted_proxies=trusted or [],
+        forwarded_header=header,
+        ipv6_prefix_length=prefix,
+        legacy=legacy,
+    )
 
 
 def addr(text: str) -> IPAddress:
@@ -119,20 +128,68 @@ def test_forwarded_entry_forms_are_tolerated(value: str, expected: str) -> None:
     assert ident.client_address(scope(PROXY1, [("X-Forwarded-For", value)])) == addr(expected)
 
 
-def test_real_ip_is_used_from_trusted_peer_without_forwarded_for() -> None:
-    ident = identity(TRUSTED)
+def test_real_ip_is_used_from_trusted_peer_when_it_is_the_configured_header() -> None:
+    ident = identity(TRUSTED, header="x-real-ip")
     assert ident.client_address(scope(PROXY1, [("X-Real-IP", CLIENT)])) == addr(CLIENT)
 
 
 def test_real_ip_is_ignored_from_untrusted_peer() -> None:
-    ident = identity(TRUSTED)
+    ident = identity(TRUSTED, header="x-real-ip")
     assert ident.client_address(scope(CLIENT, [("X-Real-IP", "1.2.3.4")])) == addr(CLIENT)
 
 
-def test_forwarded_for_takes_precedence_over_real_ip() -> None:
+def test_real_ip_is_ignored_while_forwarded_for_is_the_configured_header() -> None:
     ident = identity(TRUSTED)
-    request = scope(PROXY1, [("X-Real-IP", "1.2.3.4"), ("X-Forwarded-For", CLIENT)])
+    assert ident.client_address(scope(PROXY1, [("X-Real-IP", CLIENT)])) == addr(PROXY1)
+
+
+def test_a_client_sent_forwarded_for_cannot_override_the_proxys_real_ip() -> None:
+    # nginx passes a client's own X-Forwarded-For through unless told otherwise; behind a
+    # proxy that sets X-Real-IP, that header must not be believed.
+    ident = identity(TRUSTED, header="x-real-ip")
+    request = scope(PROXY1, [("X-Forwarded-For", "1.2.3.4"), ("X-Real-IP", CLIENT)])
     assert ident.client_address(request) == addr(CLIENT)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (f"for={CLIENT}", CLIENT),
+        (f'for="{CLIENT}:4711";proto=https;by=10.0.0.1', CLIENT),
+        ('For="[2001:db8:cafe::17]:4711"', "2001:db8:cafe::17"),
+        (f"for=1.2.3.4, for={CLIENT}, for={PROXY2}", CLIENT),
+        (f"for=1.2.3.4, for=unknown, for={PROXY2}", PROXY2),
+        (f"for=1.2.3.4, proto=http, for={CLIENT}", CLIENT),
+        ("for=_hidden", PROXY1),
+    ],
+)
+def test_forwarded_header_is_read_as_rfc_7239(value: str, expected: str) -> None:
+    ident = identity(TRUSTED, header="forwarded")
+    request = scope(PROXY1, [("Forwarded", value), ("X-Forwarded-For", "9.9.9.9")])
+    assert ident.client_address(request) == addr(expected)
+
+
+def test_legacy_key_is_the_rekeyed_sha256_of_address_and_salt() -> None:
+    legacy = LegacyIdentity(secret=SECRET, salt="jefftube-salt")
+    keys = identity(TRUSTED, legacy=legacy).keys(scope(PROXY1, [("X-Forwarded-For", CLIENT)]))
+    original = hashlib.sha256(f"{CLIENT}jefftube-salt".encode()).hexdigest()
+    assert original_ip_hash(CLIENT, "jefftube-salt") == original
+    assert keys.legacy_hash == legacy.rekeyed(original)
+    assert keys.legacy_hash is not None
+    assert keys.legacy_hash.startswith("legacy:")
+    assert len(keys.legacy_hash) <= 64
+    assert original not in keys.legacy_hash
+    assert keys.ip_hash == expected_hash(CLIENT)
+
+
+def test_legacy_key_depends_on_the_secret() -> None:
+    original = original_ip_hash(CLIENT, "jefftube-salt")
+    first = LegacyIdentity(secret=b"one").rekeyed(original)
+    assert first != LegacyIdentity(secret=b"two").rekeyed(original)
+
+
+def test_without_legacy_lookup_keys_carry_no_legacy_hash() -> None:
+    assert identity().keys(scope()).legacy_hash is None
 
 
 def test_trusted_peer_without_headers_is_the_client() -> None:
@@ -227,7 +284,7 @@ def test_scope_without_client_key_is_the_shared_anonymous_identity() -> None:
 )
 def test_garbage_header_values_never_raise(value: str) -> None:
     ident = identity(TRUSTED)
-    for header in ("X-Forwarded-For", "X-Real-IP"):
+    for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
         request = scope(PROXY1, [(header, value)])
         ident.client_address(request)
         assert re.fullmatch(r"[0-9a-f]{64}", ident.ip_hash(request))

@@ -21,6 +21,7 @@ from statement_counter import statements_sent
 from test_observability import sample
 
 from videolikes.db import Database
+from videolikes.identity import ClientKeys
 from videolikes.like_ops import LikeOp
 from videolikes.repository import LikeChange, LikeWrite, write_likes
 
@@ -47,18 +48,18 @@ def _change(*, liked: bool, changed: bool) -> LikeChange:
 async def test_one_batch_answers_each_write_as_if_alone(pg: Database) -> None:
     await _write(
         pg,
-        LikeWrite(LikeOp.LIKE, VIDEO, "liker"),
-        LikeWrite(LikeOp.LIKE, VIDEO, "toggler-off"),
+        LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("liker")),
+        LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("toggler-off")),
     )
     changes = await _write(
         pg,
-        LikeWrite(LikeOp.TOGGLE, VIDEO, "toggler-on"),
-        LikeWrite(LikeOp.TOGGLE, VIDEO, "toggler-off"),
-        LikeWrite(LikeOp.LIKE, VIDEO, "liker"),
-        LikeWrite(LikeOp.LIKE, OTHER_VIDEO, "liker"),
-        LikeWrite(LikeOp.UNLIKE, VIDEO, "never-wrote"),
-        LikeWrite(LikeOp.TOGGLE, "NO_SUCH_VIDEO", "toggler-on"),
-        LikeWrite(LikeOp.UNLIKE, OTHER_VIDEO, "toggler-off"),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("toggler-on")),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("toggler-off")),
+        LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("liker")),
+        LikeWrite(LikeOp.LIKE, OTHER_VIDEO, ClientKeys("liker")),
+        LikeWrite(LikeOp.UNLIKE, VIDEO, ClientKeys("never-wrote")),
+        LikeWrite(LikeOp.TOGGLE, "NO_SUCH_VIDEO", ClientKeys("toggler-on")),
+        LikeWrite(LikeOp.UNLIKE, OTHER_VIDEO, ClientKeys("toggler-off")),
     )
     assert changes == [
         _change(liked=True, changed=True),
@@ -81,17 +82,17 @@ async def test_one_batch_answers_each_write_as_if_alone(pg: Database) -> None:
 async def test_repeated_writes_of_one_client_to_one_video_are_answered_in_order(
     pg: Database,
 ) -> None:
-    await _write(pg, LikeWrite(LikeOp.LIKE, VIDEO, "liked-before"))
+    await _write(pg, LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("liked-before")))
     changes = await _write(
         pg,
-        LikeWrite(LikeOp.TOGGLE, VIDEO, "new"),
-        LikeWrite(LikeOp.TOGGLE, VIDEO, "liked-before"),
-        LikeWrite(LikeOp.TOGGLE, VIDEO, "new"),
-        LikeWrite(LikeOp.TOGGLE, VIDEO, "liked-before"),
-        LikeWrite(LikeOp.TOGGLE, VIDEO, "new"),
-        LikeWrite(LikeOp.UNLIKE, VIDEO, "liked-before"),
-        LikeWrite(LikeOp.UNLIKE, VIDEO, "unlike-only"),
-        LikeWrite(LikeOp.UNLIKE, VIDEO, "unlike-only"),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("new")),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("liked-before")),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("new")),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("liked-before")),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("new")),
+        LikeWrite(LikeOp.UNLIKE, VIDEO, ClientKeys("liked-before")),
+        LikeWrite(LikeOp.UNLIKE, VIDEO, ClientKeys("unlike-only")),
+        LikeWrite(LikeOp.UNLIKE, VIDEO, ClientKeys("unlike-only")),
     )
     assert changes == [
         _change(liked=True, changed=True),
@@ -113,9 +114,9 @@ async def test_repeated_writes_of_one_client_to_one_video_are_answered_in_order(
 
 
 async def test_a_batch_never_takes_a_counter_below_zero(pg: Database) -> None:
-    await _write(pg, LikeWrite(LikeOp.LIKE, VIDEO, "a"), LikeWrite(LikeOp.LIKE, VIDEO, "b"))
+    await _write(pg, LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("a")), LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("b")))
     await execute(pg, "UPDATE videos SET likes = 1 WHERE id = :id", id=VIDEO)
-    await _write(pg, LikeWrite(LikeOp.UNLIKE, VIDEO, "a"), LikeWrite(LikeOp.TOGGLE, VIDEO, "b"))
+    await _write(pg, LikeWrite(LikeOp.UNLIKE, VIDEO, ClientKeys("a")), LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("b")))
     assert await scalar(pg, "SELECT likes FROM videos WHERE id = :id", id=VIDEO) == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from videolikes.cursors import Cursors
 from videolikes.db import DRIVER_CONNECTION_ERRORS, Database, create_engine
 from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
+from videolikes.legacy_identity import LegacyIdentity
 from videolikes.likes import LikeService
 from videolikes.logging_setup import configure_logging
 from videolikes.metrics import (
@@ -34,6 +36,7 @@ from videolikes.observability import ObservedFastAPI
 from videolikes.openapi import serve_corrected_openapi
 from videolikes.ratelimit import open_rate_limiter
 from videolikes.readiness import Readiness
+from videolikes.repository import legacy_users_remain
 from videolikes.responses import error_response
 from videolikes.routes import health, me, operations, videos
 from videolikes.routes.likes import add_like_routes
@@ -55,6 +58,29 @@ DATABASE_UNAVAILABLE = (
 
 
 _GC_YOUNG_THRESHOLD = 50_000
+_LEGACY_CHECK_SECONDS = 5.0
+
+
+async def _legacy_identity(settings: Settings, database: Database) -> LegacyIdentity | None:
+    """The lookup of the original's users, when this database may still hold some."""
+    if settings.legacy_identity == "off":
+        return None
+    legacy = LegacyIdentity(
+        secret=settings.ip_hash_secret.get_secret_value().encode(),
+        salt=settings.legacy_ip_hash_salt.get_secret_value(),
+    )
+    if settings.legacy_identity == "on":
+        return legacy
+    try:
+        async with asyncio.timeout(_LEGACY_CHECK_SECONDS), database.unit_of_work() as conn:
+            remain = await legacy_users_remain(conn)
+    except (*DATABASE_UNAVAILABLE, sqlalchemy.exc.ProgrammingError):
+        # Unknown (the database is down, or not migrated yet): looking is the safe side.
+        _log.warning("could not tell whether users of the original service remain; looking")
+        return legacy
+    if remain:
+        _log.info("users of the original service remain: returning visitors are looked up")
+    return legacy if remain else None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,7 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 identity=ClientIdentity(
                     secret=settings.ip_hash_secret.get_secret_value().encode(),
                     trusted_proxies=settings.trusted_proxies,
+                    forwarded_header=settings.forwarded_header,
                     ipv6_prefix_length=settings.ipv6_prefix_length,
+                    legacy=await _legacy_identity(settings, database),
                 ),
                 captcha=CountedRecaptchaVerifier(
                     client=http_client,

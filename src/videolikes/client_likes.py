@@ -1,6 +1,6 @@
 """SQL for one client's likes: which of some videos it likes, and its likes newest first.
 
-Both are reads by `ip_hash`, so they never create a user, and each is one statement.
+Both are reads by the client's keys, so they never create a user, and each is one statement.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from videolikes.repository import users, video_likes
+from videolikes.identity import ClientKeys
+from videolikes.repository import client_user_id, video_likes
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +42,15 @@ class LikedPage:
     next_key: LikedKey | None
 
 
-def _this_clients_likes(ip_hash: str) -> Select[str]:
-    return (
-        select(video_likes.c.video_id)
-        .join(users, users.c.id == video_likes.c.user_id)
-        .where(users.c.ip_hash == ip_hash, video_likes.c.is_like)
+def _this_clients_likes(client: ClientKeys) -> Select[str]:
+    return select(video_likes.c.video_id).where(
+        video_likes.c.user_id == client_user_id(client), video_likes.c.is_like
     )
 
 
-async def liked_among(conn: AsyncConnection, *, ip_hash: str, video_ids: Sequence[str]) -> set[str]:
+async def liked_among(
+    conn: AsyncConnection, *, client: ClientKeys, video_ids: Sequence[str]
+) -> set[str]:
     """Which of `video_ids` this client likes; unknown ids are simply not among them."""
     wanted: ColumnElement[bool]
     if conn.dialect.name == "sqlite":
@@ -59,18 +60,18 @@ async def liked_among(conn: AsyncConnection, *, ip_hash: str, video_ids: Sequenc
         # asyncpg's prepared-statement cache serves every call.
         ids = bindparam("video_ids", list(video_ids), type_=ARRAY(String))
         wanted = video_likes.c.video_id == any_(ids)
-    rows = await conn.execute(_this_clients_likes(ip_hash).where(wanted))
+    rows = await conn.execute(_this_clients_likes(client).where(wanted))
     return set(rows.scalars())
 
 
 async def liked_page(
-    conn: AsyncConnection, *, ip_hash: str, after: LikedKey | None, limit: int
+    conn: AsyncConnection, *, client: ClientKeys, after: LikedKey | None, limit: int
 ) -> LikedPage:
     """This client's liked video ids, newest like first (ties by like id)."""
     sqlite = conn.dialect.name == "sqlite"
     created_at = _created_at(sqlite)
     statement = (
-        _this_clients_likes(ip_hash)
+        _this_clients_likes(client)
         .add_columns(created_at.label("created_at"), video_likes.c.id)
         .order_by(created_at.desc(), video_likes.c.id.desc())
         .limit(limit + 1)

@@ -12,6 +12,8 @@ import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from videolikes.legacy_identity import ORIGINAL_SALT
+
 DEVELOPMENT_IP_HASH_SECRET = "videolikes-development-secret-change-me"  # noqa: S105
 
 _log = logging.getLogger(__name__)
@@ -52,6 +54,11 @@ class Settings(BaseSettings):
 
     ip_hash_secret: SecretStr = SecretStr(DEVELOPMENT_IP_HASH_SECRET)
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+    forwarded_header: Literal["x-forwarded-for", "x-real-ip", "forwarded"] = "x-forwarded-for"
+    # Returning visitors of an adopted database: `auto` looks them up while the database still
+    # holds users re-keyed from the original service's hashes (checked at start-up).
+    legacy_identity: Literal["auto", "on", "off"] = "auto"
+    legacy_ip_hash_salt: SecretStr = SecretStr(ORIGINAL_SALT)
     ipv6_prefix_length: int = Field(default=64, ge=1, le=128)
 
     rate_limit_enabled: bool = True
@@ -79,6 +86,11 @@ class Settings(BaseSettings):
         if separator and scheme in _ASYNC_DRIVERS:
             return f"{_ASYNC_DRIVERS[scheme]}://{rest}"
         return value
+
+    @field_validator("forwarded_header", "legacy_identity", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("recaptcha_hostnames", "cors_origins", mode="before")
     @classmethod

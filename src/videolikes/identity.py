@@ -7,13 +7,18 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from starlette.types import Scope
 
+from videolikes.legacy_identity import LegacyIdentity
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+ForwardedHeader = Literal["x-forwarded-for", "x-real-ip", "forwarded"]
 
-__all__ = ["ClientIdentity", "IPAddress", "IPNetwork"]
+__all__ = ["ClientIdentity", "ClientKeys", "ForwardedHeader", "IPAddress", "IPNetwork"]
 
 # One shared identity for requests whose peer cannot be determined, so they still work
 # (and share a single rate-limit bucket) instead of failing.
@@ -23,8 +28,15 @@ _HASH_CACHE_SIZE = 4096
 _PARSE_CACHE_SIZE = 4096
 _MAX_ADDRESS_LENGTH = 100
 _IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-_X_FORWARDED_FOR = b"x-forwarded-for"
-_X_REAL_IP = b"x-real-ip"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientKeys:
+    """How a client's user row is found: by `ip_hash`, else (an adopted database) by the key
+    the original service's hash of this client was re-keyed to."""
+
+    ip_hash: str
+    legacy_hash: str | None = None
 
 
 def _canonical(address: IPAddress) -> IPAddress:
@@ -86,7 +98,9 @@ class ClientIdentity:
         *,
         secret: bytes,
         trusted_proxies: Sequence[IPNetwork] = (),
+        forwarded_header: ForwardedHeader = "x-forwarded-for",
         ipv6_prefix_length: int = 64,
+        legacy: LegacyIdentity | None = None,
     ) -> None:
         if not secret:
             raise ValueError("secret must not be empty")
@@ -99,6 +113,10 @@ class ClientIdentity:
         self._trusted_v6: tuple[ipaddress.IPv6Network, ...] = tuple(
             n for n in networks if isinstance(n, ipaddress.IPv6Network)
         )
+        self._forwarded_header = forwarded_header.encode("ascii")
+        self._read_forwarded = (
+            _forwarded_entries if forwarded_header == "forwarded" else _comma_separated
+        )
         self._ipv6_prefix_length = ipv6_prefix_length
         self._ipv6_mask = ((1 << ipv6_prefix_length) - 1) << (128 - ipv6_prefix_length)
         self._mac = hmac.new(secret, digestmod=hashlib.sha256)
@@ -106,6 +124,10 @@ class ClientIdentity:
         self._hash_address: Callable[[IPAddress], str] = functools.lru_cache(
             maxsize=_HASH_CACHE_SIZE
         )(self._compute_hash)
+        self._legacy = legacy
+        self._keys_of_address: Callable[[IPAddress], ClientKeys] = functools.lru_cache(
+            maxsize=_HASH_CACHE_SIZE
+        )(self._compute_keys)
 
     def __repr__(self) -> str:
         proxies = len(self._trusted_v4) + len(self._trusted_v6)
@@ -115,25 +137,23 @@ class ClientIdentity:
         )
 
     def client_address(self, scope: Scope) -> IPAddress:
-        """The client's address: the TCP peer, or what a trusted proxy in front of it reports."""
+        """The client's address: the TCP peer, or what a trusted proxy in front of it reports.
+
+        Only the one configured forwarding header is read: a proxy passes any other header a
+        client sends through unchanged, so believing a second one would let clients choose.
+        """
         peer = self._peer(scope)
         if not self._is_trusted(peer):
             return peer
         headers: Iterable[tuple[bytes, bytes]] = scope.get("headers") or ()
-        forwarded: list[str] = []
-        real_ip: str | None = None
+        entries: list[str] = []
         for name, value in headers:
-            lowered = name.lower()
-            if lowered == _X_FORWARDED_FOR:
-                forwarded.extend(value.decode("latin-1").split(","))
-            elif lowered == _X_REAL_IP:
-                real_ip = value.decode("latin-1")
-        entries = [entry for entry in forwarded if entry.strip()]
-        if entries:
-            return self._from_forwarded_for(entries, peer)
-        if real_ip is not None:
-            return _parse_address(real_ip) or peer
-        return peer
+            if name.lower() == self._forwarded_header:
+                entries.extend(self._read_forwarded(value.decode("latin-1")))
+        entries = [entry for entry in entries if entry.strip()]
+        if not entries:
+            return peer
+        return self._from_forwarded_entries(entries, peer)
 
     def normalized(self, address: IPAddress) -> str:
         """IPv4 as dotted quad; IPv6 as its prefix network, since one subscriber owns a prefix."""
@@ -146,6 +166,14 @@ class ClientIdentity:
     def ip_hash(self, scope: Scope) -> str:
         """Lower-case hex HMAC-SHA256 of the normalized client address."""
         return self._hash_address(self.client_address(scope))
+
+    def keys(self, scope: Scope) -> ClientKeys:
+        """The keys that find this client's user row."""
+        return self._keys_of_address(self.client_address(scope))
+
+    def _compute_keys(self, address: IPAddress) -> ClientKeys:
+        legacy = None if self._legacy is None else self._legacy.key(str(address))
+        return ClientKeys(self._hash_address(address), legacy)
 
     def _compute_hash(self, address: IPAddress) -> str:
         mac = self._mac.copy()
@@ -167,7 +195,7 @@ class ClientIdentity:
             return any(address in network for network in self._trusted_v4)
         return any(address in network for network in self._trusted_v6)
 
-    def _from_forwarded_for(self, entries: list[str], peer: IPAddress) -> IPAddress:
+    def _from_forwarded_entries(self, entries: list[str], peer: IPAddress) -> IPAddress:
         # Only entries appended by our own proxies can be believed, so walk from the right and
         # stop at the first one that is not a proxy of ours: everything left of it is hearsay.
         last_good = peer
@@ -179,3 +207,25 @@ class ClientIdentity:
                 return address
             last_good = address
         return last_good
+
+
+def _comma_separated(value: str) -> list[str]:
+    return value.split(",")
+
+
+def _forwarded_entries(value: str) -> list[str]:
+    """The `for=` address of each element of an RFC 7239 `Forwarded` header, in order.
+
+    An element without one yields an empty entry, which is skipped like an empty
+    X-Forwarded-For entry; an obfuscated or `unknown` node yields itself, which does not
+    parse as an address and so stops the walk as any unparsable entry does.
+    """
+    entries = []
+    for element in value.split(","):
+        node = ""
+        for pair in element.split(";"):
+            key, _, raw = pair.partition("=")
+            if key.strip().lower() == "for":
+                node = raw.strip().strip('"')
+        entries.append(node)
+    return entries

@@ -65,6 +65,10 @@ RATE_LIMITED = Counter(
     "Requests refused with 429 by a rate limit, by limit (general or writes).",
     ["limit"],
 )
+LEGACY_MOVES = Counter(
+    "videolikes_legacy_identities_moved_total",
+    "Users of the original service moved to videolikes' own client hash on their first write.",
+)
 DB_POOL_IN_USE = Gauge(
     "videolikes_db_pool_connections_in_use",
     "Database connections checked out of the pool right now (all worker processes).",
@@ -114,6 +118,11 @@ def record_like_change(change: LikeChange) -> None:
 
 def record_like_batch(kind: str, size: int) -> None:
     LIKE_BATCH_SIZE.labels(kind).observe(size)
+
+
+def record_legacy_moves(count: int) -> None:
+    if count:
+        LEGACY_MOVES.inc(count)
 
 
 class CountedRecaptchaVerifier(RecaptchaVerifier):

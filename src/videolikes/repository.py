@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Row,
+    ScalarSelect,
     String,
     Table,
     TextClause,
@@ -43,8 +44,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from videolikes.batching import Batcher
 from videolikes.db import Database
+from videolikes.identity import ClientKeys
+from videolikes.legacy_identity import LEGACY_PREFIX
 from videolikes.like_ops import FoldedRun, LikeOp, fold
-from videolikes.metrics import record_like_batch
+from videolikes.metrics import record_legacy_moves, record_like_batch
 from videolikes.models import User, Video, VideoLike
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -90,13 +93,50 @@ class LikeChange:
     changed: bool
 
 
-_LIKE_STATUS = text(
+def client_user_id(client: ClientKeys) -> ScalarSelect[Any]:
+    """The id of this client's user: the one under its own hash, else the original's.
+
+    COALESCE evaluates the second lookup only when the first finds nothing, so a client
+    with a user of its own costs what it cost before adoption.
     """
-    SELECT EXISTS (SELECT 1 FROM videos WHERE id = :video_id) AS video_found,
-           EXISTS (SELECT 1 FROM video_likes AS l JOIN users AS u ON u.id = l.user_id
-                   WHERE u.ip_hash = :ip_hash AND l.video_id = :video_id AND l.is_like) AS liked
+    own = select(users.c.id).where(users.c.ip_hash == client.ip_hash).scalar_subquery()
+    if client.legacy_hash is None:
+        return own
+    legacy = select(users.c.id).where(users.c.ip_hash == client.legacy_hash).scalar_subquery()
+    return select(func.coalesce(own, legacy)).scalar_subquery()
+
+
+_IS_LEGACY = users.c.ip_hash.startswith(LEGACY_PREFIX, autoescape=True)
+
+
+async def legacy_users_remain(conn: AsyncConnection) -> bool:
+    """Whether any user still waits under a key re-keyed from the original's hash."""
+    return bool(await conn.scalar(select(exists().where(_IS_LEGACY))))
+
+
+async def count_users(conn: AsyncConnection) -> tuple[int, int]:
+    """(users still under a re-keyed original hash, users in all)."""
+    row = (
+        await conn.execute(select(func.count().filter(_IS_LEGACY), func.count()).select_from(users))
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def move_legacy_user(conn: AsyncConnection, client: ClientKeys) -> bool:
+    """Give the original's user of this client its own hash, unless it has a user already.
+
+    Race-free: a concurrent mover holds the row's lock, and once it commits the row no longer
+    matches the legacy key, so the second finds nothing to move.
     """
-)
+    if client.legacy_hash is None:
+        return False
+    already = exists().where(users.c.ip_hash == client.ip_hash)
+    moved = await conn.execute(
+        update(users)
+        .where(users.c.ip_hash == client.legacy_hash, ~already)
+        .values(ip_hash=client.ip_hash)
+    )
+    return bool(moved.rowcount)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,16 +160,28 @@ class Numbered:
         return [values[name] for name in self.names]
 
 
-async def like_status(conn: AsyncConnection, *, video_id: str, ip_hash: str) -> bool | None:
+async def like_status(conn: AsyncConnection, *, video_id: str, client: ClientKeys) -> bool | None:
     """True if liked, False if not, None if the video does not exist."""
-    row = (await conn.execute(_LIKE_STATUS, {"video_id": video_id, "ip_hash": ip_hash})).one()
+    liked = exists().where(
+        video_likes.c.video_id == video_id,
+        video_likes.c.user_id == client_user_id(client),
+        video_likes.c.is_like,
+    )
+    row = (
+        await conn.execute(
+            select(
+                exists().where(videos.c.id == video_id).label("video_found"),
+                liked.label("liked"),
+            )
+        )
+    ).one()
     return bool(row.liked) if row.video_found else None
 
 
 @dataclass(frozen=True, slots=True)
 class StatusRead:
     video_id: str
-    ip_hash: str
+    client: ClientKeys
 
 
 # Many clients' status reads in one statement: one row per read, in the order given.
@@ -137,11 +189,14 @@ LIKE_STATUSES = Numbered.of(
     text(
         """
         SELECT EXISTS (SELECT 1 FROM videos WHERE id = r.video_id) AS video_found,
-               EXISTS (SELECT 1 FROM video_likes AS l JOIN users AS u ON u.id = l.user_id
-                       WHERE u.ip_hash = r.ip_hash AND l.video_id = r.video_id AND l.is_like)
+               EXISTS (SELECT 1 FROM video_likes AS l
+                       WHERE l.video_id = r.video_id AND l.is_like
+                         AND l.user_id = COALESCE(
+                             (SELECT id FROM users WHERE ip_hash = r.ip_hash),
+                             (SELECT id FROM users WHERE ip_hash = r.legacy_hash)))
                    AS liked
-        FROM unnest(:video_ids::text[], :ip_hashes::text[]) WITH ORDINALITY
-             AS r(video_id, ip_hash, position)
+        FROM unnest(:video_ids::text[], :ip_hashes::text[], :legacy_hashes::text[])
+             WITH ORDINALITY AS r(video_id, ip_hash, legacy_hash, position)
         ORDER BY r.position
         """
     )
@@ -154,39 +209,44 @@ async def like_statuses(conn: asyncpg.Connection, reads: Sequence[StatusRead]) -
         LIKE_STATUSES.sql,
         *LIKE_STATUSES.args(
             video_ids=[read.video_id for read in reads],
-            ip_hashes=[read.ip_hash for read in reads],
+            ip_hashes=[read.client.ip_hash for read in reads],
+            legacy_hashes=[read.client.legacy_hash for read in reads],
         ),
     )
     return [bool(row["liked"]) if row["video_found"] else None for row in rows]
 
 
-async def get_or_create_user(conn: AsyncConnection, *, ip_hash: str) -> AnyRow:
+async def get_or_create_user(conn: AsyncConnection, *, client: ClientKeys) -> AnyRow:
     """The (id, username) of this client, created on first call; race-free on both databases.
 
-    The insert ignores a conflict with a concurrent creator and the select that follows runs
-    on a fresh snapshot, so it sees whichever row won.
+    A user the original service knew is moved to this client's own hash first. The insert
+    ignores a conflict with a concurrent creator and the select that follows runs on a fresh
+    snapshot, so it sees whichever row won.
     """
-    query = select(users.c.id, users.c.username).where(users.c.ip_hash == ip_hash)
+    query = select(users.c.id, users.c.username).where(users.c.ip_hash == client.ip_hash)
     row = (await conn.execute(query)).first()
     if row is not None:
         return row
+    if await move_legacy_user(conn, client):
+        record_legacy_moves(1)
+        return (await conn.execute(query)).one()
     await conn.execute(
         _upsert_insert(conn, users)
-        .values(id=uuid.uuid4(), ip_hash=ip_hash, username=new_username())
+        .values(id=uuid.uuid4(), ip_hash=client.ip_hash, username=new_username())
         .on_conflict_do_nothing(index_elements=["ip_hash"])
     )
     return (await conn.execute(query)).one()
 
 
 class LikeStore(Protocol):
-    async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
+    async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
         """True if liked, False if not, None if the video does not exist."""
 
-    async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange: ...
+    async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange: ...
 
-    async def like(self, *, video_id: str, ip_hash: str) -> LikeChange: ...
+    async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange: ...
 
-    async def unlike(self, *, video_id: str, ip_hash: str) -> LikeChange: ...
+    async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange: ...
 
     async def aclose(self) -> None:
         """Return once every write accepted so far is written."""
@@ -196,7 +256,7 @@ class LikeStore(Protocol):
 class LikeWrite:
     op: LikeOp
     video_id: str
-    ip_hash: str
+    client: ClientKeys
 
 
 # A batch of like writes on PostgreSQL takes two autocommitted statements. The clients that
@@ -210,18 +270,42 @@ class LikeWrite:
 # three rows.
 
 # Users are created in ip_hash order, so two batches creating the same new users wait for each
-# other in one direction only; and only for writes to videos that exist.
+# other in one direction only; and only for writes to videos that exist. On an adopted
+# database, the batch's clients that the original knew and that have no user of their own yet
+# are first moved to their own hash: their rows are locked in key order, so two batches moving
+# the same users queue in one direction, and a mover that waited on a row another batch just
+# moved finds it no longer under the legacy key. One client per own hash: IPv6 addresses of
+# one prefix share it. Answers how many users it moved.
 _CREATE_USERS = Numbered.of(
     text(
         """
-        INSERT INTO users (id, ip_hash, username)
-        SELECT gen_random_uuid(), new.ip_hash, min(new.username)
-        FROM unnest(:ip_hashes::text[], :usernames::text[], :video_ids::text[])
-             AS new(ip_hash, username, video_id)
-        WHERE EXISTS (SELECT 1 FROM videos WHERE videos.id = new.video_id)
-        GROUP BY new.ip_hash
-        ORDER BY new.ip_hash
-        ON CONFLICT (ip_hash) DO NOTHING
+        WITH wanted AS (
+            SELECT DISTINCT ON (w.ip_hash) w.ip_hash, w.legacy_hash
+            FROM unnest(:known_ip_hashes::text[], :legacy_hashes::text[])
+                 AS w(ip_hash, legacy_hash)
+            ORDER BY w.ip_hash
+        ), claimed AS (
+            SELECT users.id, wanted.ip_hash FROM users
+            JOIN wanted ON users.ip_hash = wanted.legacy_hash
+            WHERE NOT EXISTS (SELECT 1 FROM users AS own WHERE own.ip_hash = wanted.ip_hash)
+            ORDER BY users.ip_hash
+            FOR UPDATE OF users
+        ), moved AS (
+            UPDATE users SET ip_hash = claimed.ip_hash FROM claimed
+            WHERE users.id = claimed.id
+            RETURNING users.ip_hash
+        ), created AS (
+            INSERT INTO users (id, ip_hash, username)
+            SELECT gen_random_uuid(), new.ip_hash, min(new.username)
+            FROM unnest(:ip_hashes::text[], :usernames::text[], :video_ids::text[])
+                 AS new(ip_hash, username, video_id)
+            WHERE EXISTS (SELECT 1 FROM videos WHERE videos.id = new.video_id)
+              AND new.ip_hash NOT IN (SELECT ip_hash FROM moved)
+            GROUP BY new.ip_hash
+            ORDER BY new.ip_hash
+            ON CONFLICT (ip_hash) DO NOTHING
+        )
+        SELECT count(*) FROM moved
         """
     )
 )
@@ -249,19 +333,10 @@ async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> 
     """
     runs: dict[tuple[str, str], list[int]] = {}
     for n, write in enumerate(writes):
-        runs.setdefault((write.ip_hash, write.video_id), []).append(n)
+        runs.setdefault((write.client.ip_hash, write.video_id), []).append(n)
     pairs = list(runs)
     folded = [fold([writes[n].op for n in runs[pair]]) for pair in pairs]
-    creating = [write for write in writes if write.op is not LikeOp.UNLIKE]
-    if creating:
-        await conn.execute(
-            _CREATE_USERS.sql,
-            *_CREATE_USERS.args(
-                ip_hashes=[write.ip_hash for write in creating],
-                usernames=[new_username() for _ in creating],
-                video_ids=[write.video_id for write in creating],
-            ),
-        )
+    await _create_users(conn, writes)
     rows = await conn.fetch(
         _WRITE_LIKES.sql,
         *_WRITE_LIKES.args(
@@ -283,6 +358,25 @@ async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> 
         for n, (liked, changed) in zip(runs[pairs[i]], answers, strict=True):
             changes[n] = LikeChange(video_found=True, liked=liked, changed=changed)
     return changes
+
+
+async def _create_users(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> None:
+    """Create the users of the writes that may like; move the original's users first."""
+    creating = [write for write in writes if write.op is not LikeOp.UNLIKE]
+    legacy = [write.client for write in writes if write.client.legacy_hash is not None]
+    if not creating and not legacy:
+        return
+    moved = await conn.fetchval(
+        _CREATE_USERS.sql,
+        *_CREATE_USERS.args(
+            known_ip_hashes=[client.ip_hash for client in legacy],
+            legacy_hashes=[client.legacy_hash for client in legacy],
+            ip_hashes=[write.client.ip_hash for write in creating],
+            usernames=[new_username() for _ in creating],
+            video_ids=[write.video_id for write in creating],
+        ),
+    )
+    record_legacy_moves(moved)
 
 
 def _op_name(run: FoldedRun) -> str:
@@ -309,8 +403,8 @@ class PostgresLikes:
             self._write_batch, max_size=_MAX_BATCH
         )
 
-    async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
-        return await self._reads.submit(StatusRead(video_id, ip_hash))
+    async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
+        return await self._reads.submit(StatusRead(video_id, client))
 
     async def _read_batch(self, reads: Sequence[StatusRead]) -> list[bool | None]:
         record_like_batch("status", len(reads))
@@ -322,14 +416,14 @@ class PostgresLikes:
         async with self._database.driver_connection() as conn:
             return await write_likes(conn, writes)
 
-    async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        return await self._writes.submit(LikeWrite(LikeOp.TOGGLE, video_id, ip_hash))
+    async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+        return await self._writes.submit(LikeWrite(LikeOp.TOGGLE, video_id, client))
 
-    async def like(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        return await self._writes.submit(LikeWrite(LikeOp.LIKE, video_id, ip_hash))
+    async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+        return await self._writes.submit(LikeWrite(LikeOp.LIKE, video_id, client))
 
-    async def unlike(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        return await self._writes.submit(LikeWrite(LikeOp.UNLIKE, video_id, ip_hash))
+    async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+        return await self._writes.submit(LikeWrite(LikeOp.UNLIKE, video_id, client))
 
     async def aclose(self) -> None:
         await self._reads.aclose()
@@ -347,19 +441,21 @@ class SqliteLikes:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
+    async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
         async with self._database.unit_of_work() as conn:
-            return await like_status(conn, video_id=video_id, ip_hash=ip_hash)
+            return await like_status(conn, video_id=video_id, client=client)
 
-    async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange:
+    async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange:
         async with self._database.unit_of_work() as conn:
-            return await self._toggle(conn, video_id=video_id, ip_hash=ip_hash)
+            return await self._toggle(conn, video_id=video_id, client=client)
 
-    async def _toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+    async def _toggle(
+        self, conn: AsyncConnection, *, video_id: str, client: ClientKeys
+    ) -> LikeChange:
         found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
         if not found:
             return LikeChange(video_found=False, liked=False, changed=False)
-        user = await get_or_create_user(conn, ip_hash=ip_hash)
+        user = await get_or_create_user(conn, client=client)
         removed = await conn.execute(
             delete(video_likes).where(
                 video_likes.c.video_id == video_id,
@@ -382,19 +478,21 @@ class SqliteLikes:
         await _add_to_counter(conn, video_id=video_id, delta=1)
         return LikeChange(video_found=True, liked=True, changed=True)
 
-    async def like(self, *, video_id: str, ip_hash: str) -> LikeChange:
+    async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange:
         async with self._database.unit_of_work() as conn:
-            return await self._like(conn, video_id=video_id, ip_hash=ip_hash)
+            return await self._like(conn, video_id=video_id, client=client)
 
-    async def unlike(self, *, video_id: str, ip_hash: str) -> LikeChange:
+    async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange:
         async with self._database.unit_of_work() as conn:
-            return await self._unlike(conn, video_id=video_id, ip_hash=ip_hash)
+            return await self._unlike(conn, video_id=video_id, client=client)
 
-    async def _like(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+    async def _like(
+        self, conn: AsyncConnection, *, video_id: str, client: ClientKeys
+    ) -> LikeChange:
         found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
         if not found:
             return LikeChange(video_found=False, liked=False, changed=False)
-        user = await get_or_create_user(conn, ip_hash=ip_hash)
+        user = await get_or_create_user(conn, client=client)
         added = await conn.execute(
             sqlite_insert(video_likes)
             .values(
@@ -413,15 +511,19 @@ class SqliteLikes:
     async def aclose(self) -> None:
         """Nothing to wait for: each write finished inside its own call."""
 
-    async def _unlike(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
+    async def _unlike(
+        self, conn: AsyncConnection, *, video_id: str, client: ClientKeys
+    ) -> LikeChange:
         found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
         if not found:
             return LikeChange(video_found=False, liked=False, changed=False)
-        client = select(users.c.id).where(users.c.ip_hash == ip_hash).scalar_subquery()
+        if await move_legacy_user(conn, client):
+            record_legacy_moves(1)
+        user_id = select(users.c.id).where(users.c.ip_hash == client.ip_hash).scalar_subquery()
         removed = await conn.execute(
             delete(video_likes).where(
                 video_likes.c.video_id == video_id,
-                video_likes.c.user_id == client,
+                video_likes.c.user_id == user_id,
                 video_likes.c.is_like,
             )
         )

@@ -110,7 +110,7 @@ def _video_id(request: Request) -> str:
 async def get_like(request: Request) -> JSONBytes:
     state = app_state(request)
     liked = await state.likes.status(
-        video_id=_video_id(request), ip_hash=state.identity.ip_hash(request.scope)
+        video_id=_video_id(request), client=state.identity.keys(request.scope)
     )
     return JSONBytes(user_like_body(liked))
 
@@ -132,9 +132,7 @@ async def _write_like(request: Request, write: Callable[..., Awaitable[bool]]) -
     token = bounded_header(request, "X-Recaptcha-Token", _MAX_CAPTCHA_HEADER_LENGTH)
     state = app_state(request)
     await state.captcha.verify(token)
-    liked = await write(
-        state.likes, video_id=video_id, ip_hash=state.identity.ip_hash(request.scope)
-    )
+    liked = await write(state.likes, video_id=video_id, client=state.identity.keys(request.scope))
     # This process's cached catalogue would otherwise hide the write for up to its lifetime.
     state.video_list.invalidate()
     return JSONBytes(user_like_body(liked))

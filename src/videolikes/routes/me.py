@@ -39,7 +39,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size", examples=[20
 async def get_me(request: Request) -> JSONBytes:
     state = app_state(request)
     async with state.database.unit_of_work() as conn:
-        user = await get_or_create_user(conn, ip_hash=state.identity.ip_hash(request.scope))
+        user = await get_or_create_user(conn, client=state.identity.keys(request.scope))
     return JSONBytes(dump({"id": str(user.id), "username": user.username}))
 
 
@@ -60,12 +60,12 @@ async def get_my_likes(
     request: Request, ids: Ids = None, limit: Limit = 20, cursor: Cursor = None
 ) -> JSONBytes:
     state = app_state(request)
-    ip_hash = state.identity.ip_hash(request.scope)
+    client = state.identity.keys(request.scope)
     if ids is not None:
-        statuses = await state.likes.statuses(video_ids=_parse_ids(ids), ip_hash=ip_hash)
+        statuses = await state.likes.statuses(video_ids=_parse_ids(ids), client=client)
         return JSONBytes(user_likes_body(statuses))
     after = None if cursor is None else state.cursors.liked_key(cursor)
-    page = await state.likes.liked(ip_hash=ip_hash, after=after, limit=limit)
+    page = await state.likes.liked(client=client, after=after, limit=limit)
     headers = {}
     if page.next_key is not None:
         headers["Link"] = next_link(request, state.cursors.for_liked(page.next_key))
