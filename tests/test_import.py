@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import pty
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from commands import VIDEOLIKES, command_env
 from conftest import scalar
+from sqlalchemy import text
 
 from videolikes.db import Database
 from videolikes.importer import BATCH_SIZE, import_videos
@@ -129,3 +131,52 @@ def test_import_of_a_million_csv_rows_runs_in_bounded_memory(tmp_path: Path) -> 
         f"1,000,000 rows: {elapsed:.1f} s, peak RSS {rss:.0f} MB (10,000 rows: {small_rss:.0f} MB)"
     )
     assert rss - small_rss < 30
+
+
+KEPT_AS_GIVEN = [
+    "  leading spaces",
+    "trailing spaces   ",
+    "\ttabs\tinside and around\t",
+    "Ünïcödé — 日本語のタイトル 🎬",
+    " ",
+    "",
+]
+
+
+@pytest.mark.parametrize("form", ["json", "csv"])
+async def test_import_keeps_every_text_as_given(
+    database: Database, tmp_path: Path, form: str
+) -> None:
+    rows = [
+        {
+            "id": f"KEPT{n:08d}",
+            "title": title,
+            "filename": f"  kept {n}.mp4 ",
+            "length": 60,
+            "hasThumbnail": False,
+            "views": n,
+            "is_shorts": False,
+            "playlist": f" list {n}\t",
+        }
+        for n, title in enumerate(KEPT_AS_GIVEN)
+    ]
+    path = tmp_path / f"kept.{form}"
+    if form == "json":
+        path.write_text(json.dumps(rows), encoding="utf-8")
+    else:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    report = await import_videos(database, path)
+    assert (report.added, report.rejected) == (len(rows), 0), report.errors
+    async with database.transaction() as conn:
+        stored = (
+            await conn.execute(text("SELECT id, title, filename, playlist FROM videos ORDER BY id"))
+        ).all()
+    # An empty CSV cell is NULL (CSV has no other way to say it); JSON keeps "" as "".
+    empty_title = "" if form == "json" else None
+    expected = [
+        (row["id"], row["title"] or empty_title, row["filename"], row["playlist"]) for row in rows
+    ]
+    assert [tuple(row) for row in stored] == expected

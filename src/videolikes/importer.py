@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from videolikes.db import Database
@@ -32,7 +32,8 @@ MAX_REPORTED_ERRORS = 20
 class VideoIn(BaseModel):
     """One imported row; `likes` is accepted and ignored, the counter belongs to the rows."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+    # No stripping or normalising: every text is stored exactly as the file gives it.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     id: str = Field(pattern=VIDEO_ID_PATTERN)
     title: str | None = Field(default=None, max_length=255)
@@ -43,11 +44,6 @@ class VideoIn(BaseModel):
     likes: int | None = None
     is_shorts: bool = False
     playlist: str | None = Field(default=None, max_length=100)
-
-    @field_validator("title", "playlist", "likes", mode="before")
-    @classmethod
-    def _blank_is_null(cls, value: Any) -> Any:
-        return None if value == "" else value
 
     def staged(self, seq: int, location: str) -> tuple[Any, ...]:
         """The row in repository.STAGED_COLUMNS order (`likes` is not one of them)."""
@@ -120,10 +116,21 @@ def _read_csv(path: Path, progress: Progress) -> Iterator[tuple[str, Any]]:
                 if None in record:
                     yield f"line {reader.line_num}", {"__extra_values__": record.pop(None)}
                     continue
-                yield f"line {reader.line_num}", record
+                yield f"line {reader.line_num}", _nulls_from_blanks(record)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ImportFileError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
     progress.fraction = 1.0
+
+
+# CSV cannot tell NULL from empty text; an empty cell of a nullable column means NULL.
+_NULLABLE_COLUMNS = ("title", "playlist", "likes")
+
+
+def _nulls_from_blanks(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: None if value == "" and key in _NULLABLE_COLUMNS else value
+        for key, value in record.items()
+    }
 
 
 def _read_json(path: Path, progress: Progress) -> Iterator[tuple[str, Any]]:
