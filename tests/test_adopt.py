@@ -1,284 +1,298 @@
-"""videolikes db adopt: a database the original service made becomes a videolikes one."""
+"""videolikes db adopt, on a database made by the original service's own tooling.
+
+Every test starts from the original's schema file (tests/original_service.py) with rows made
+the original's way, and drives the real `videolikes` command and the real app.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from commands import videolikes
-from conftest import TEST_IP_HASH_SECRET, make_settings, running_app
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from conftest import IN_CI, TEST_IP_HASH_SECRET, RunningApp, make_settings, running_app
+from original_service import (
+    SCHEMA_FILE,
+    SHARED_SCHEMA_FILE,
+    OriginalData,
+    alembic_version,
+    catalog,
+    every_row,
+    make_original_database,
+    original_hash,
+    run_sql,
+)
+from prometheus_client import REGISTRY
 
 from videolikes.identity import ClientIdentity
+from videolikes.legacy_identity import LegacyIdentity
 
 pytestmark = pytest.mark.postgres
 
-KNOWN_CLIENT = "203.0.113.10"
-
-# What the original service's migrations (Drizzle) created, with the constraint names it
-# gave them; the names videolikes uses are a parameter so tests can vary them.
-ORIGINAL_SCHEMA = """
-CREATE SCHEMA drizzle;
-CREATE TABLE drizzle.__drizzle_migrations (
-    id SERIAL PRIMARY KEY,
-    hash text NOT NULL,
-    created_at bigint
-);
-CREATE TABLE videos (
-    id varchar(50) PRIMARY KEY NOT NULL,
-    title varchar(255),
-    filename varchar(255) NOT NULL,
-    length integer NOT NULL,
-    has_thumbnail boolean DEFAULT false NOT NULL,
-    views integer DEFAULT 0 NOT NULL,
-    likes integer DEFAULT 0 NOT NULL,
-    is_shorts boolean DEFAULT false NOT NULL,
-    playlist varchar(100),
-    CONSTRAINT {filename_unique} UNIQUE (filename)
-);
-CREATE TABLE users (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
-    ip_hash varchar(64) NOT NULL,
-    username varchar(50) NOT NULL,
-    created_at timestamp DEFAULT now() NOT NULL,
-    CONSTRAINT users_ip_hash_unique UNIQUE (ip_hash)
-);
-CREATE TABLE video_likes (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
-    video_id varchar(50) NOT NULL,
-    user_id uuid NOT NULL,
-    is_like boolean NOT NULL,
-    created_at timestamp DEFAULT now() NOT NULL,
-    CONSTRAINT {video_user_unique} UNIQUE (video_id, user_id)
-);
-ALTER TABLE video_likes ADD CONSTRAINT {video_fk} FOREIGN KEY (video_id)
-    REFERENCES public.videos(id) ON DELETE cascade ON UPDATE no action;
-ALTER TABLE video_likes ADD CONSTRAINT video_likes_user_id_users_id_fk FOREIGN KEY (user_id)
-    REFERENCES public.users(id) ON DELETE cascade ON UPDATE no action;
-CREATE INDEX videos_views_idx ON videos USING btree (views);
-CREATE TABLE comments (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
-    video_id varchar(50) NOT NULL REFERENCES videos(id) ON DELETE cascade,
-    user_id uuid NOT NULL REFERENCES users(id) ON DELETE cascade,
-    body text NOT NULL,
-    created_at timestamp DEFAULT now() NOT NULL
-);
-CREATE TABLE comment_likes (
-    comment_id uuid NOT NULL REFERENCES comments(id) ON DELETE cascade,
-    user_id uuid NOT NULL REFERENCES users(id) ON DELETE cascade,
-    CONSTRAINT comment_likes_pk PRIMARY KEY (comment_id, user_id)
-)
-"""
-ORIGINAL_NAMES = {
-    "filename_unique": "videos_filename_unique",
-    "video_user_unique": "video_user_unique",
-    "video_fk": "video_likes_video_id_videos_id_fk",
-}
-
-ORIGINAL_ROWS = """
-INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES
-    ('9a1c0f3e', 1717000000000), ('b7e2d4a1', 1719000000000);
-INSERT INTO videos (id, title, filename, length, has_thumbnail, views, likes, is_shorts, playlist)
-VALUES
-    ('EFTA01683563', 'Harbour at dawn', 'EFTA01683563.mp4', 184, true, 1520, 2, false, 'harbour'),
-    ('EFTA01683564', NULL, 'EFTA01683564.mp4', 42, false, 80, 1, true, NULL),
-    ('EFTA01683565', 'Rain', 'EFTA01683565.webm', 3600, true, 0, 0, false, 'weather');
-INSERT INTO users (id, ip_hash, username, created_at) VALUES
-    ('6f1d2a0e-1111-4c4c-9a9a-000000000001', :known_hash, '@user-k3x9q1', '2024-05-01 10:00:00'),
-    ('6f1d2a0e-1111-4c4c-9a9a-000000000002', :other_hash, '@user-a0b1c2', '2024-05-02 11:30:00');
-INSERT INTO video_likes (id, video_id, user_id, is_like, created_at) VALUES
-    ('0d9c8b7a-2222-4d4d-8b8b-000000000001', 'EFTA01683563',
-     '6f1d2a0e-1111-4c4c-9a9a-000000000001', true, '2024-05-01 10:01:00'),
-    ('0d9c8b7a-2222-4d4d-8b8b-000000000002', 'EFTA01683563',
-     '6f1d2a0e-1111-4c4c-9a9a-000000000002', true, '2024-05-02 11:31:00'),
-    ('0d9c8b7a-2222-4d4d-8b8b-000000000003', 'EFTA01683564',
-     '6f1d2a0e-1111-4c4c-9a9a-000000000002', true, '2024-05-02 11:32:00');
-INSERT INTO comments (id, video_id, user_id, body) VALUES
-    ('3c3c3c3c-3333-4e4e-8c8c-000000000001', 'EFTA01683563',
-     '6f1d2a0e-1111-4c4c-9a9a-000000000002', 'What a sunrise');
-INSERT INTO comment_likes (comment_id, user_id) VALUES
-    ('3c3c3c3c-3333-4e4e-8c8c-000000000001', '6f1d2a0e-1111-4c4c-9a9a-000000000001')
-"""
-
-
-def _hash_of(address: str) -> str:
-    identity = ClientIdentity(
-        secret=TEST_IP_HASH_SECRET.encode(), trusted_proxies=[], ipv6_prefix_length=64
-    )
-    return identity.ip_hash({"type": "http", "client": (address, 40000), "headers": []})
-
-
-async def _run_script(url: str, script: str, **params: Any) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            for statement in script.split(";"):
-                if statement.strip():
-                    used = {k: v for k, v in params.items() if f":{k}" in statement}
-                    await conn.execute(text(statement), used)
-    finally:
-        await engine.dispose()
-
-
-async def _make_original(url: str, **names: str) -> None:
-    await _run_script(url, ORIGINAL_SCHEMA.format(**{**ORIGINAL_NAMES, **names}))
-    await _run_script(
-        url, ORIGINAL_ROWS, known_hash=_hash_of(KNOWN_CLIENT), other_hash=_hash_of("198.51.100.4")
-    )
+PROXY = "10.0.0.1"
+LEGACY = LegacyIdentity(secret=TEST_IP_HASH_SECRET.encode())
 
 
 @pytest.fixture
-async def original(empty_postgres: str) -> str:
-    await _make_original(empty_postgres)
-    return empty_postgres
+async def original(empty_postgres: str) -> tuple[str, OriginalData]:
+    return empty_postgres, await make_original_database(empty_postgres)
 
 
-async def _everything(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table but Alembic's, in a stable order."""
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            tables = (
-                await conn.execute(
-                    text(
-                        """
-                        SELECT table_schema || '.' || table_name FROM information_schema.tables
-                        WHERE table_schema IN ('public', 'drizzle')
-                          AND table_name <> 'alembic_version'
-                        ORDER BY 1
-                        """
-                    )
-                )
-            ).scalars()
-            return {
-                table: [
-                    tuple(row)
-                    for row in await conn.execute(text(f"SELECT * FROM {table} ORDER BY 1"))
-                ]
-                for table in list(tables)
-            }
-    finally:
-        await engine.dispose()
+def own_hash(address: str) -> str:
+    identity = ClientIdentity(secret=TEST_IP_HASH_SECRET.encode())
+    return identity.ip_hash({"type": "http", "client": (address, 40000), "headers": []})
 
 
-async def _catalog(url: str) -> list[tuple[Any, ...]]:
-    """Tables, columns and constraint names: what a failed adoption must leave as it was."""
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            columns = await conn.execute(
-                text(
-                    """
-                    SELECT table_name, column_name, data_type, is_nullable, column_default
-                    FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2
-                    """
-                )
-            )
-            constraints = await conn.execute(
-                text("SELECT conrelid::regclass::text, conname FROM pg_constraint ORDER BY 1, 2")
-            )
-            return [tuple(row) for row in columns] + [tuple(row) for row in constraints]
-    finally:
-        await engine.dispose()
+def proxied(api: RunningApp) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=api.app, raise_app_exceptions=False, client=(PROXY, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
-async def _alembic_version(url: str) -> str | None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            exists = await conn.scalar(text("SELECT to_regclass('public.alembic_version')"))
-            if exists is None:
-                return None
-            return str(await conn.scalar(text("SELECT version_num FROM alembic_version")))
-    finally:
-        await engine.dispose()
+def as_client(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
 
 
-async def test_adopt_upgrade_and_serve_an_original_database_keeping_every_row(
-    original: str,
+async def adopt_and_upgrade(url: str) -> None:
+    adopted = await videolikes("db", "adopt", database_url=url)
+    assert adopted.code == 0, adopted.err
+    upgraded = await videolikes("db", "upgrade", database_url=url)
+    assert upgraded.code == 0, upgraded.err
+
+
+def test_the_schema_file_is_the_shared_reference() -> None:
+    if not SHARED_SCHEMA_FILE.exists():
+        if IN_CI:
+            pytest.fail(f"{SHARED_SCHEMA_FILE} is missing; CI lays shared/ beside the clone")
+        pytest.skip(f"{SHARED_SCHEMA_FILE} is not here to compare with")
+    assert SCHEMA_FILE.read_bytes() == SHARED_SCHEMA_FILE.read_bytes()
+
+
+async def test_adopt_check_lists_what_it_would_change_and_changes_nothing(
+    original: tuple[str, OriginalData],
 ) -> None:
-    before = await _everything(original)
-    assert set(before) >= {
-        "public.comments",
-        "public.comment_likes",
-        "drizzle.__drizzle_migrations",
+    url, data = original
+    rows, shape = await every_row(url), await catalog(url)
+    checked = await videolikes("db", "adopt", "--check", database_url=url)
+    assert checked.code == 0, checked.err
+    assert (
+        "video_likes: turn unique index video_user_unique into constraint video_user_unique"
+        in checked.out
+    )
+    assert f"would re-key {len(data.clients)} users' ip_hash" in checked.out
+    assert "compatible: adopting would record migration baseline 0001" in checked.out
+    assert await alembic_version(url) is None
+    assert await catalog(url) == shape
+    assert await every_row(url) == rows
+
+
+async def test_upgrade_before_adopt_stops_with_one_line_and_changes_nothing(
+    original: tuple[str, OriginalData],
+) -> None:
+    url, _ = original
+    rows, shape = await every_row(url), await catalog(url)
+    refused = await videolikes("db", "upgrade", database_url=url)
+    assert refused.code == 1
+    assert "Traceback" not in refused.err
+    assert "made by the original service" in refused.err
+    assert "videolikes db adopt" in refused.err
+    assert len(refused.err.strip().splitlines()) == 1
+    assert await alembic_version(url) is None
+    assert (await catalog(url), await every_row(url)) == (shape, rows)
+
+
+async def test_adopted_database_keeps_every_row_and_every_returning_visitor(
+    original: tuple[str, OriginalData],
+) -> None:
+    url, data = original
+    before = await every_row(url)
+    await adopt_and_upgrade(url)
+    after = await every_row(url)
+
+    # Every row of every table is as it was, but for users' ip_hash: re-keyed, irreversibly.
+    assert set(after) == set(before)
+    for table in before:
+        if table != "public.users":
+            assert after[table] == before[table], table
+    rekeyed = [
+        (id_, LEGACY.rekeyed(ip_hash), *rest) for id_, ip_hash, *rest in before["public.users"]
+    ]
+    assert after["public.users"] == rekeyed
+    stored = {row[1] for row in after["public.users"]}
+    assert not stored & {original_hash(address) for address in data.clients}
+
+    settings = make_settings(url, trusted_proxies="10.0.0.0/8")
+    async with running_app(settings) as api, proxied(api) as proxy:
+        for address, user_id in data.clients.items():
+            for video in data.videos:
+                answer = await proxy.get(f"/api/videos/{video}/like", headers=as_client(address))
+                expected = True if video in data.liked[address] else None
+                assert answer.json() == {"userLike": expected}, (address, video)
+            ids = ",".join(data.videos)
+            mine = await proxy.get(f"/api/me/likes?ids={ids}", headers=as_client(address))
+            assert {v for v, liked in mine.json()["userLikes"].items() if liked} == (
+                data.liked[address]
+            )
+            me = await proxy.get("/api/me", headers=as_client(address))
+            assert me.json() == {"id": str(user_id), "username": data.usernames[address]}
+        # A toggle on a video the visitor liked with the original unlikes it.
+        liker = next(address for address in data.clients if data.liked[address])
+        video = sorted(data.liked[liker])[0]
+        counter = _likes_of(await proxy.get("/api/videos"), video)
+        toggled = await proxy.post(f"/api/videos/{video}/like", headers=as_client(liker))
+        assert toggled.json() == {"userLike": None}
+        assert _likes_of(await proxy.get("/api/videos"), video) == counter - 1
+
+    final = await every_row(url)
+    assert len(final["public.users"]) == len(before["public.users"])
+    by_id = {row[0]: row[1] for row in final["public.users"]}
+    # /api/me and the toggle moved every visitor to videolikes' own hash.
+    assert all(by_id[data.clients[address]] == own_hash(address) for address in data.clients)
+    reconciled = await videolikes("reconcile", database_url=url)
+    assert reconciled.code == 0, reconciled.out + reconciled.err
+    assert "every counter matches its like rows" in reconciled.out
+
+
+def _moved() -> float:
+    return REGISTRY.get_sample_value("videolikes_legacy_identities_moved_total") or 0.0
+
+
+def _likes_of(catalogue: httpx.Response, video: str) -> int:
+    return int(next(v["likes"] for v in catalogue.json() if v["id"] == video))
+
+
+async def test_identities_command_counts_the_visitors_not_yet_back(
+    original: tuple[str, OriginalData],
+) -> None:
+    url, data = original
+    await adopt_and_upgrade(url)
+    counted = await videolikes("db", "identities", database_url=url)
+    assert f"users of the original service not yet back: {len(data.clients)}" in counted.out
+    returning = list(data.clients)[:5]
+    moved_before = _moved()
+    settings = make_settings(url, trusted_proxies="10.0.0.0/8")
+    async with running_app(settings) as api, proxied(api) as proxy:
+        for address in returning:
+            await proxy.put(f"/api/videos/{data.videos[0]}/like", headers=as_client(address))
+            await proxy.put(f"/api/videos/{data.videos[1]}/like", headers=as_client(address))
+    assert _moved() - moved_before == len(returning)
+    counted = await videolikes("db", "identities", database_url=url)
+    assert f"not yet back: {len(data.clients) - len(returning)}" in counted.out
+    assert f"users in all: {len(data.clients)}" in counted.out
+
+
+async def test_with_the_legacy_lookup_off_a_returning_visitor_is_a_stranger(
+    original: tuple[str, OriginalData],
+) -> None:
+    url, data = original
+    await adopt_and_upgrade(url)
+    liker = next(address for address in data.clients if data.liked[address])
+    video = sorted(data.liked[liker])[0]
+    settings = make_settings(url, trusted_proxies="10.0.0.0/8", legacy_identity="off")
+    async with running_app(settings) as api, proxied(api) as proxy:
+        status = await proxy.get(f"/api/videos/{video}/like", headers=as_client(liker))
+    assert status.json() == {"userLike": None}
+
+
+async def test_concurrent_first_requests_of_a_returning_visitor_make_one_user(
+    original: tuple[str, OriginalData],
+) -> None:
+    """Two app instances, each answering many first requests of one legacy visitor at once."""
+    url, data = original
+    await adopt_and_upgrade(url)
+    visitor = next(address for address in data.clients if data.liked[address])
+    settings = make_settings(url, trusted_proxies="10.0.0.0/8", database_pool_size=5)
+    before = await every_row(url)
+    async with (
+        running_app(settings) as first,
+        running_app(settings) as second,
+        proxied(first) as a,
+        proxied(second) as b,
+    ):
+        requests: list[Any] = []
+        for n, client in enumerate([a, b] * 16):
+            video = data.videos[n % len(data.videos)]
+            headers = as_client(visitor)
+            match n % 4:
+                case 0:
+                    requests.append(client.put(f"/api/videos/{video}/like", headers=headers))
+                case 1:
+                    requests.append(client.get("/api/me", headers=headers))
+                case 2:
+                    requests.append(client.get(f"/api/videos/{video}/like", headers=headers))
+                case _:
+                    requests.append(
+                        client.delete(f"/api/videos/{data.videos[-1]}/like", headers=headers)
+                    )
+        answers = await asyncio.gather(*requests)
+    assert {answer.status_code for answer in answers} == {200}
+    mes = {answer.text for answer in answers if answer.request.url.path == "/api/me"}
+    assert mes == {f'{{"id":"{data.clients[visitor]}","username":"{data.usernames[visitor]}"}}'}
+    after = await every_row(url)
+    assert len(after["public.users"]) == len(before["public.users"])
+    user_id = data.clients[visitor]
+    liked_now = {row[1] for row in after["public.video_likes"] if row[2] == user_id}
+    put_videos = {data.videos[n % len(data.videos)] for n in range(0, 32, 4)}
+    assert liked_now == (data.liked[visitor] | put_videos) - {data.videos[-1]}
+    counts: dict[str, int] = {}
+    for row in after["public.video_likes"]:
+        counts[row[1]] = counts.get(row[1], 0) + 1
+    assert {row[0]: row[6] for row in after["public.videos"]} == {
+        video: counts.get(video, 0) for video in data.videos
     }
 
-    adopted = await videolikes("db", "adopt", database_url=original)
-    assert adopted.code == 0, adopted.err
-    assert "adopted: recorded migration baseline 0001" in adopted.out
-    assert await _alembic_version(original) == "0001"
-    upgraded = await videolikes("db", "upgrade", database_url=original)
-    assert upgraded.code == 0, upgraded.err
-    assert await _everything(original) == before
 
-    async with running_app(make_settings(original)) as api:
-        async with api.client(KNOWN_CLIENT) as known:
-            status = await known.get("/api/videos/EFTA01683563/like")
-            assert status.json() == {"userLike": True}
-            me = (await known.get("/api/me")).json()
-            assert me == {"id": "6f1d2a0e-1111-4c4c-9a9a-000000000001", "username": "@user-k3x9q1"}
-        async with api.client("192.0.2.55") as newcomer:
-            liked = await newcomer.post("/api/videos/EFTA01683565/like")
-            assert liked.json() == {"userLike": True}
-            videos = {v["id"]: v for v in (await newcomer.get("/api/videos")).json()}
-    assert [videos[v]["likes"] for v in ("EFTA01683563", "EFTA01683564", "EFTA01683565")] == [
-        2,
-        1,
-        1,
-    ]
-    after = await _everything(original)
-    assert len(after["public.users"]) == len(before["public.users"]) + 1
-    assert len(after["public.video_likes"]) == len(before["public.video_likes"]) + 1
-    for table in ("public.comments", "public.comment_likes", "drizzle.__drizzle_migrations"):
-        assert after[table] == before[table]
-    assert set(before["public.users"]) <= set(after["public.users"])
+async def test_adopt_refuses_the_development_secret(original: tuple[str, OriginalData]) -> None:
+    url, _ = original
+    rows = await every_row(url)
+    refused = await videolikes("db", "adopt", database_url=url, IP_HASH_SECRET=None)
+    assert refused.code == 2
+    assert "IP_HASH_SECRET" in refused.err
+    assert await every_row(url) == rows
+    assert await alembic_version(url) is None
 
 
 async def test_adopt_gives_differently_named_constraints_videolikes_names(
-    empty_postgres: str,
+    original: tuple[str, OriginalData],
 ) -> None:
-    await _make_original(
-        empty_postgres,
-        filename_unique="videos_filename_key",
-        video_user_unique="video_likes_video_id_user_id_key",
-        video_fk="video_likes_video_id_fkey",
+    url, _ = original
+    await run_sql(
+        url,
+        """
+        ALTER TABLE videos RENAME CONSTRAINT videos_filename_unique TO videos_filename_key;
+        ALTER INDEX video_user_unique RENAME TO video_likes_video_id_user_id_key;
+        ALTER TABLE video_likes RENAME CONSTRAINT video_likes_video_id_videos_id_fk
+            TO video_likes_video_id_fkey;
+        ALTER INDEX videos_views_idx RENAME TO videos_views;
+        """,
     )
-    before = await _everything(empty_postgres)
-    adopted = await videolikes("db", "adopt", database_url=empty_postgres)
+    adopted = await videolikes("db", "adopt", database_url=url)
     assert adopted.code == 0, adopted.err
     for line in (
         "videos: rename constraint videos_filename_key to videos_filename_unique",
-        "video_likes: rename constraint video_likes_video_id_user_id_key to video_user_unique",
+        "video_likes: turn unique index video_likes_video_id_user_id_key into constraint "
+        "video_user_unique",
         "video_likes: rename constraint video_likes_video_id_fkey to "
         "video_likes_video_id_videos_id_fk",
+        "videos: rename index videos_views to videos_views_idx",
     ):
         assert line in adopted.out
-    names = {row[1] for row in await _catalog(empty_postgres) if len(row) == 2}
-    assert {"video_user_unique", "videos_filename_unique"} <= names
-    assert await _everything(empty_postgres) == before
-    upgraded = await videolikes("db", "upgrade", database_url=empty_postgres)
+    names = {row[1] for row in await catalog(url)}
+    assert {"video_user_unique", "videos_filename_unique", "videos_views_idx"} <= names
+    upgraded = await videolikes("db", "upgrade", database_url=url)
     assert upgraded.code == 0, upgraded.err
-    # The like writes name video_user_unique in their ON CONFLICT: they work after the rename.
-    async with running_app(make_settings(empty_postgres)) as api, api.client() as client:
-        assert (await client.post("/api/videos/EFTA01683565/like")).json() == {"userLike": True}
+    # The like writes name video_user_unique in their ON CONFLICT: they work after the change.
+    async with running_app(make_settings(url)) as api, api.client("192.0.2.55") as client:
+        assert (await client.post("/api/videos/EFTA01683560/like")).json() == {"userLike": True}
 
 
-async def test_adopt_check_reports_without_changing_anything(empty_postgres: str) -> None:
-    await _make_original(empty_postgres, video_fk="video_likes_video_id_fkey")
-    catalog = await _catalog(empty_postgres)
-    checked = await videolikes("db", "adopt", "--check", database_url=empty_postgres)
-    assert checked.code == 0, checked.err
-    assert "would give constraints videolikes' names" in checked.out
-    assert "compatible: adopting would record migration baseline 0001" in checked.out
-    assert await _alembic_version(empty_postgres) is None
-    assert await _catalog(empty_postgres) == catalog
-
-
-async def test_adopt_reports_every_mismatch_and_changes_nothing(original: str) -> None:
-    await _run_script(
-        original,
+async def test_adopt_reports_every_mismatch_and_changes_nothing(
+    original: tuple[str, OriginalData],
+) -> None:
+    url, _ = original
+    await run_sql(
+        url,
         """
         ALTER TABLE videos DROP COLUMN is_shorts;
         ALTER TABLE videos ALTER COLUMN likes DROP NOT NULL;
@@ -287,16 +301,15 @@ async def test_adopt_reports_every_mismatch_and_changes_nothing(original: str) -
         ALTER TABLE users ADD COLUMN email text NOT NULL DEFAULT '';
         ALTER TABLE users ALTER COLUMN email DROP DEFAULT;
         ALTER TABLE video_likes ALTER COLUMN is_like TYPE integer USING is_like::int;
-        ALTER TABLE video_likes DROP CONSTRAINT video_user_unique;
+        DROP INDEX video_user_unique;
         ALTER TABLE video_likes DROP CONSTRAINT video_likes_user_id_users_id_fk;
         ALTER TABLE video_likes DROP CONSTRAINT video_likes_video_id_videos_id_fk;
         ALTER TABLE video_likes ADD CONSTRAINT video_likes_video_id_videos_id_fk
-            FOREIGN KEY (video_id) REFERENCES videos(id)
+            FOREIGN KEY (video_id) REFERENCES videos(id);
         """,
     )
-    catalog = await _catalog(original)
-    rows = await _everything(original)
-    refused = await videolikes("db", "adopt", database_url=original)
+    shape, rows = await catalog(url), await every_row(url)
+    refused = await videolikes("db", "adopt", database_url=url)
     assert refused.code == 1
     for problem in (
         "videos.is_shorts: missing",
@@ -305,28 +318,32 @@ async def test_adopt_reports_every_mismatch_and_changes_nothing(original: str) -
         "users.ip_hash: holds 32 characters, videolikes needs 64",
         "users.email: an extra NOT NULL column without a default",
         "video_likes.is_like: type INTEGER, videolikes needs boolean",
-        "video_likes: no unique constraint on (video_id, user_id)",
+        "video_likes: no unique constraint or index on (video_id, user_id)",
         "video_likes.user_id -> users.id: foreign key missing",
         "video_likes.video_id -> videos.id: foreign key must be ON DELETE CASCADE",
         "nothing was changed",
     ):
         assert problem in refused.err
-    assert await _alembic_version(original) is None
-    assert await _catalog(original) == catalog
-    assert await _everything(original) == rows
+    assert await alembic_version(url) is None
+    assert (await catalog(url), await every_row(url)) == (shape, rows)
 
 
 async def test_adopt_refuses_a_database_without_the_original_tables(empty_postgres: str) -> None:
     refused = await videolikes("db", "adopt", database_url=empty_postgres)
     assert refused.code == 1
     assert "videos: table missing" in refused.err
-    assert await _alembic_version(empty_postgres) is None
+    assert await alembic_version(empty_postgres) is None
 
 
-async def test_adopt_leaves_a_videolikes_database_as_it_is(original: str) -> None:
-    assert (await videolikes("db", "adopt", database_url=original)).code == 0
-    again = await videolikes("db", "adopt", database_url=original)
+async def test_adopt_leaves_a_videolikes_database_as_it_is(
+    original: tuple[str, OriginalData],
+) -> None:
+    url, _ = original
+    assert (await videolikes("db", "adopt", database_url=url)).code == 0
+    rows = await every_row(url)
+    again = await videolikes("db", "adopt", database_url=url)
     assert (again.code, again.out.strip()) == (0, "already a videolikes database (revision 0001)")
+    assert await every_row(url) == rows
 
 
 async def test_adopt_is_for_postgres_only(tmp_path: Any) -> None:

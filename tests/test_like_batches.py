@@ -114,9 +114,17 @@ async def test_repeated_writes_of_one_client_to_one_video_are_answered_in_order(
 
 
 async def test_a_batch_never_takes_a_counter_below_zero(pg: Database) -> None:
-    await _write(pg, LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("a")), LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("b")))
+    await _write(
+        pg,
+        LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("a")),
+        LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("b")),
+    )
     await execute(pg, "UPDATE videos SET likes = 1 WHERE id = :id", id=VIDEO)
-    await _write(pg, LikeWrite(LikeOp.UNLIKE, VIDEO, ClientKeys("a")), LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("b")))
+    await _write(
+        pg,
+        LikeWrite(LikeOp.UNLIKE, VIDEO, ClientKeys("a")),
+        LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("b")),
+    )
     assert await scalar(pg, "SELECT likes FROM videos WHERE id = :id", id=VIDEO) == 0
 
 

@@ -1,11 +1,13 @@
-"""Adopt a PostgreSQL database made by the original service, without touching a row.
+"""Adopt a PostgreSQL database made by the original service.
 
-The original created the same three tables (SPEC section 1) with its own migration tool. To
-adopt one: check that every table, column and constraint videolikes relies on is there and
-compatible; if anything is not, report all of it and change nothing. Otherwise give the
-constraints videolikes' names where they differ (the like toggle names `video_user_unique`,
-later migrations name the rest) and record the baseline revision, so `db upgrade` continues
-from it. Rows, other tables and the original's migration bookkeeping are left alone.
+The original created the same three tables (SPEC section 1) with its own tooling. To adopt
+one: check that every table, column and constraint videolikes relies on is there and
+compatible; if anything is not, report all of it and change nothing. Otherwise, in one
+transaction: give the constraints videolikes' names where they differ (the like writes name
+`video_user_unique`, later migrations name the rest), turn a unique index the like writes need
+as a constraint into one, re-key every user's `ip_hash` (videolikes.legacy_identity) and
+record the baseline revision, so `db upgrade` continues from it. No other row, no other table
+and none of the original's migration bookkeeping is touched.
 """
 
 from __future__ import annotations
@@ -16,11 +18,26 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Boolean, DateTime, Integer, SmallInteger, String, Uuid, inspect
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Integer,
+    SmallInteger,
+    String,
+    Uuid,
+    bindparam,
+    func,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Inspector
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.types import TypeEngine
 
+from videolikes.legacy_identity import LEGACY_PREFIX, LegacyIdentity
+from videolikes.repository import users as _users
 from videolikes.schema_version import current_revision
 
 BASELINE_REVISION = "0001"
@@ -90,12 +107,21 @@ _FOREIGN_KEYS = (
 _VIEWS_INDEX = "videos_views_idx"
 
 
+# Users re-keyed per statement: memory stays at one chunk whatever the table's size.
+_REKEY_CHUNK = 10_000
+
+
 @dataclass
 class Adoption:
     problems: list[str] = field(default_factory=list)
     renames: list[str] = field(default_factory=list)
     current_revision: str | None = None
-    adopted: bool = False
+    identities: int = 0
+
+
+def _constraint_from_index(table: str, index: str, name: str) -> tuple[str, str]:
+    statement = f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{index}"'
+    return statement, f"{table}: turn unique index {index} into constraint {name}"
 
 
 def _rename(kind: str, table: str, old: str, new: str) -> tuple[str, str]:
@@ -180,12 +206,20 @@ def _plan(inspector: Inspector, adoption: Adoption) -> list[str]:
         if constraints:
             if unique.name not in constraints:
                 rename("constraint", unique.table, constraints[0], unique.name)
-        elif indexes and not unique.must_be_constraint:
+        elif indexes and unique.must_be_constraint:
+            # What the original's tooling makes: the same uniqueness, as an index; it becomes
+            # the constraint without a rebuild (and takes the constraint's name).
+            index = unique.name if unique.name in indexes else str(indexes[0])
+            statement, description = _constraint_from_index(unique.table, index, unique.name)
+            statements.append(statement)
+            adoption.renames.append(description)
+        elif indexes:
             if unique.name not in indexes:
                 rename("index", unique.table, indexes[0], unique.name)
         else:
-            kind = "constraint" if unique.must_be_constraint else "constraint or index"
-            adoption.problems.append(f"{unique.table}: no unique {kind} on ({columns})")
+            adoption.problems.append(
+                f"{unique.table}: no unique constraint or index on ({columns})"
+            )
 
     if "video_likes" in present:
         foreign_keys = inspector.get_foreign_keys("video_likes")
@@ -219,27 +253,80 @@ def _plan(inspector: Inspector, adoption: Adoption) -> list[str]:
     return statements
 
 
-def _adopt(connection: Connection, config: Config, check_only: bool) -> Adoption:
+def _count_identities(connection: Connection) -> int:
+    """Users whose hash is the original's (every user, in a database the original made)."""
+    legacy = _users.c.ip_hash.startswith(LEGACY_PREFIX, autoescape=True)
+    return int(connection.scalar(select(func.count()).where(~legacy)) or 0)
+
+
+def _rekey_identities(connection: Connection, legacy: LegacyIdentity) -> None:
+    ids = bindparam("ids", type_=ARRAY(Uuid))
+    hashes = bindparam("hashes", type_=ARRAY(String))
+    pairs = select(func.unnest(ids).label("id"), func.unnest(hashes).label("ip_hash")).subquery()
+    rekey = update(_users).where(_users.c.id == pairs.c.id).values(ip_hash=pairs.c.ip_hash)
+    after = None
+    while True:
+        page = select(_users.c.id, _users.c.ip_hash).order_by(_users.c.id).limit(_REKEY_CHUNK)
+        if after is not None:
+            page = page.where(_users.c.id > after)
+        rows = connection.execute(page).all()
+        if not rows:
+            return
+        todo = [row for row in rows if not row.ip_hash.startswith(LEGACY_PREFIX)]
+        if todo:
+            connection.execute(
+                rekey,
+                {
+                    "ids": [row.id for row in todo],
+                    "hashes": [legacy.rekeyed(row.ip_hash) for row in todo],
+                },
+            )
+        after = rows[-1].id
+
+
+def _adopt(
+    connection: Connection, config: Config, legacy: LegacyIdentity, check_only: bool
+) -> Adoption:
     adoption = Adoption(current_revision=current_revision(connection))
     if adoption.current_revision is not None:
         return adoption
     statements = _plan(inspect(connection), adoption)
-    if adoption.problems or check_only:
+    if adoption.problems:
+        return adoption
+    adoption.identities = _count_identities(connection)
+    if check_only:
         return adoption
     for statement in statements:
         connection.exec_driver_sql(statement)
+    _rekey_identities(connection, legacy)
     config.attributes["connection"] = connection
     command.stamp(config, BASELINE_REVISION)
-    adoption.adopted = True
     return adoption
 
 
-async def adopt(database_url: str, config: Config, *, check_only: bool = False) -> Adoption:
+async def adopt(
+    database_url: str, config: Config, legacy: LegacyIdentity, *, check_only: bool = False
+) -> Adoption:
     """Check the database and, when it is compatible, adopt it in one transaction."""
     engine = create_async_engine(database_url)
     try:
         async with engine.begin() as connection:
-            return await connection.run_sync(_adopt, config, check_only)
+            return await connection.run_sync(_adopt, config, legacy, check_only)
+    finally:
+        await engine.dispose()
+
+
+def _made_by_the_original(connection: Connection) -> bool:
+    tables = set(inspect(connection).get_table_names())
+    return current_revision(connection) is None and {"videos", "users"} <= tables
+
+
+async def made_by_the_original(database_url: str) -> bool:
+    """Whether the database holds the original's tables but no migration history."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_made_by_the_original)
     finally:
         await engine.dispose()
 

@@ -19,15 +19,16 @@ from alembic import command
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
-from videolikes.adopt import BASELINE_REVISION, adopt, describe
-from videolikes.config import Settings, effective_configuration
+from videolikes.adopt import BASELINE_REVISION, adopt, describe, made_by_the_original
+from videolikes.config import DEVELOPMENT_IP_HASH_SECRET, Settings, effective_configuration
 from videolikes.db import Database, create_engine
 from videolikes.demo import demo_videos
 from videolikes.importer import ImportFileError, Progress, ProgressCallback, import_videos
+from videolikes.legacy_identity import LegacyIdentity
 from videolikes.logging_setup import configure_logging
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
 from videolikes.reconcile import ReconcileReport, reconcile
-from videolikes.repository import insert_missing_videos
+from videolikes.repository import count_users, insert_missing_videos
 from videolikes.schema_version import alembic_config
 from videolikes.workers import serve_workers
 
@@ -104,7 +105,15 @@ def _shared_metrics_directory(workers: int) -> Iterator[None]:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration not yet applied (SQLite and PostgreSQL)."""
-    command.upgrade(alembic_config(Settings().database_url), "head")
+    settings = Settings()
+    if not settings.is_sqlite and asyncio.run(made_by_the_original(settings.database_url)):
+        typer.echo(
+            "this looks like a database made by the original service (its tables, no "
+            "migration history): run `videolikes db adopt` first; nothing was changed",
+            err=True,
+        )
+        raise typer.Exit(1)
+    command.upgrade(alembic_config(settings.database_url), "head")
     typer.echo("database is at the latest revision")
 
 
@@ -114,11 +123,12 @@ def db_adopt(
         bool, typer.Option("--check", help="Only report what adopting would do")
     ] = False,
 ) -> None:
-    """Take over a PostgreSQL database made by the original service, without touching a row.
+    """Take over a PostgreSQL database made by the original service.
 
     Checks every table, column and constraint videolikes needs. Any mismatch is reported and
-    nothing changes (exit 1). Otherwise constraints get videolikes' names where they differ
-    and the migration baseline is recorded, so `db upgrade` works from then on.
+    nothing changes (exit 1). Otherwise, in one transaction, constraints get videolikes' names
+    where they differ, every user's ip_hash is re-keyed with IP_HASH_SECRET, and the migration
+    baseline is recorded, so `db upgrade` works from then on.
     """
     settings = Settings()
     if settings.is_sqlite:
@@ -126,8 +136,19 @@ def db_adopt(
             "db adopt takes over PostgreSQL databases; for SQLite run `db upgrade`", err=True
         )
         raise typer.Exit(2)
+    secret = settings.ip_hash_secret.get_secret_value()
+    if secret == DEVELOPMENT_IP_HASH_SECRET and not check:
+        typer.echo(
+            "set IP_HASH_SECRET first (and keep it): adoption re-keys every user's ip_hash "
+            "with it, and the development default is public; nothing was changed",
+            err=True,
+        )
+        raise typer.Exit(2)
+    legacy = LegacyIdentity(
+        secret=secret.encode(), salt=settings.legacy_ip_hash_salt.get_secret_value()
+    )
     config = alembic_config(settings.database_url)
-    adoption = asyncio.run(adopt(settings.database_url, config, check_only=check))
+    adoption = asyncio.run(adopt(settings.database_url, config, legacy, check_only=check))
     if adoption.current_revision is not None:
         typer.echo(f"already a videolikes database (revision {adoption.current_revision})")
         return
@@ -136,16 +157,43 @@ def db_adopt(
         typer.echo(describe(adoption.problems), err=True)
         typer.echo("nothing was changed", err=True)
         raise typer.Exit(1)
+    would = "would " if check else ""
     if adoption.renames:
-        typer.echo(("would " if check else "") + "give constraints videolikes' names:")
+        typer.echo(f"{would}give constraints videolikes' names:")
         typer.echo(describe(adoption.renames))
+    typer.echo(
+        f"{would}re-key {adoption.identities} users' ip_hash from the original's salted "
+        "SHA-256 to an HMAC with IP_HASH_SECRET"
+    )
     if check:
         typer.echo(f"compatible: adopting would record migration baseline {BASELINE_REVISION}")
         return
     typer.echo(
-        f"adopted: recorded migration baseline {BASELINE_REVISION}; no row was changed. "
+        f"adopted: recorded migration baseline {BASELINE_REVISION}; no other row was changed. "
         "Next: videolikes db upgrade"
     )
+
+
+@db_app.command("identities")
+def db_identities() -> None:
+    """How many of the original service's users have come back since adoption.
+
+    Each is moved from its re-keyed original hash to videolikes' own on its first write.
+    """
+
+    async def run() -> tuple[int, int]:
+        database = Database(create_engine(Settings()))
+        try:
+            async with database.unit_of_work() as conn:
+                return await count_users(conn)
+        finally:
+            await database.dispose()
+
+    waiting, total = asyncio.run(run())
+    typer.echo(f"users in all: {total}")
+    typer.echo(f"users of the original service not yet back: {waiting}")
+    if waiting == 0:
+        typer.echo("no user waits under the original's hash: LEGACY_IDENTITY=off is safe")
 
 
 @app.command()
