@@ -58,7 +58,8 @@ DATABASE_UNAVAILABLE = (
 
 
 _GC_YOUNG_THRESHOLD = 50_000
-_LEGACY_CHECK_SECONDS = 5.0
+# A start must not wait on a silent database: unknown means look (the safe side).
+_LEGACY_CHECK_SECONDS = 1.0
 
 
 async def _legacy_identity(settings: Settings, database: Database) -> LegacyIdentity | None:
