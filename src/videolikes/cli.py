@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
-from alembic import command
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
 from videolikes.adopt import BASELINE_REVISION, adopt, describe
-from videolikes.config import Settings, effective_configuration
-from videolikes.db import Database, create_engine
+from videolikes.cli_database import migrated_database, upgrade_database
+from videolikes.config import (
+    Settings,
+    effective_configuration,
+    mask_url_password,
+    settings_problems,
+)
 from videolikes.demo import demo_videos
+from videolikes.failures import (
+    INVALID_INPUT,
+    CommandFailed,
+    database_errors,
+    explain,
+    showing_tracebacks,
+)
 from videolikes.importer import ImportFileError, Progress, ProgressCallback, import_videos
 from videolikes.logging_setup import configure_logging
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
@@ -31,19 +45,77 @@ from videolikes.repository import insert_missing_videos
 from videolikes.schema_version import alembic_config
 from videolikes.workers import serve_workers
 
-app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
+# No pretty tracebacks: they print local variables (settings, URLs), and a failure the
+# operator can act on is said in one line anyway (see main()).
+app = typer.Typer(
+    help="videolikes: the likes service of a video site.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"videolikes {version('videolikes')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Log at debug level and show the traceback of a failure (LOG_LEVEL=debug).",
+        ),
+    ] = False,
+) -> None:
+    """videolikes: the likes service of a video site."""
+    if debug:
+        # The settings (and a server's workers) read it as if the operator had set it.
+        os.environ["LOG_LEVEL"] = "debug"
+
+
+def _settings() -> Settings:
+    """The settings, or every problem with them, one line each (never a value)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = (f"invalid setting {problem}" for problem in settings_problems(error))
+        raise CommandFailed(*problems, status=INVALID_INPUT) from error
+
+
+def _setting_help(text: str, name: str) -> str:
+    """Help for an option that overrides a setting: its variable and its default.
+
+    In parentheses: typer's rich help reads square brackets as markup and drops them.
+    """
+    default = Settings.model_fields[name].default
+    return f"{text} (env {name.upper()}, default {default})"
+
+
+# An address this process may not listen on: taken, not its own, or not an address at all.
+_CANNOT_LISTEN = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind [env HOST]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env PORT]")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes [env WORKERS]")] = None,
+    host: Annotated[str | None, typer.Option(help=_setting_help("Address to bind", "host"))] = None,
+    port: Annotated[int | None, typer.Option(help=_setting_help("Port to bind", "port"))] = None,
+    workers: Annotated[
+        int | None, typer.Option(help=_setting_help("Worker processes", "workers"))
+    ] = None,
 ) -> None:
     """Serve the HTTP API."""
-    settings = Settings()
+    settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     worker_count = workers or settings.workers
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -67,7 +139,15 @@ def serve(
     )
     with _shared_metrics_directory(worker_count):
         if worker_count > 1:
-            status = serve_workers(config, worker_count)
+            try:
+                status = serve_workers(config, worker_count)
+            except OSError as error:
+                if not isinstance(error, socket.gaierror) and error.errno not in _CANNOT_LISTEN:
+                    raise
+                raise CommandFailed(
+                    f"cannot listen on {config.host}:{config.port}: {error.strerror}",
+                    status=STARTUP_FAILURE,
+                ) from error
             if status:
                 sys.exit(status)
             return
@@ -103,9 +183,20 @@ def _shared_metrics_directory(workers: int) -> Iterator[None]:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every migration not yet applied (SQLite and PostgreSQL)."""
-    command.upgrade(alembic_config(Settings().database_url), "head")
-    typer.echo("database is at the latest revision")
+    """Apply every migration not yet applied (SQLite and PostgreSQL); say which."""
+    settings = _settings()
+    typer.echo(f"database: {mask_url_password(settings.database_url)}")
+    upgrade = upgrade_database(settings)
+    if upgrade.newer:
+        typer.echo(
+            f"at revision {upgrade.revision}, which is newer than this version's migrations: "
+            "nothing to apply"
+        )
+        return
+    for migration in upgrade.applied:
+        typer.echo(f"applied {migration.revision}: {migration.description}")
+    already = "" if upgrade.applied else "already "
+    typer.echo(f"{already}at the latest revision {upgrade.revision}")
 
 
 @db_app.command("adopt")
@@ -120,14 +211,15 @@ def db_adopt(
     nothing changes (exit 1). Otherwise constraints get videolikes' names where they differ
     and the migration baseline is recorded, so `db upgrade` works from then on.
     """
-    settings = Settings()
+    settings = _settings()
     if settings.is_sqlite:
         typer.echo(
             "db adopt takes over PostgreSQL databases; for SQLite run `db upgrade`", err=True
         )
         raise typer.Exit(2)
     config = alembic_config(settings.database_url)
-    adoption = asyncio.run(adopt(settings.database_url, config, check_only=check))
+    with database_errors(settings.database_url):
+        adoption = asyncio.run(adopt(settings.database_url, config, check_only=check))
     if adoption.current_revision is not None:
         typer.echo(f"already a videolikes database (revision {adoption.current_revision})")
         return
@@ -155,18 +247,18 @@ def seed(
     """Add demo videos that are missing; existing rows and counters are left alone."""
     if not demo:
         raise typer.BadParameter("say what to seed: --demo")
+    settings = _settings()
     rows = demo_videos()
 
-    async def run() -> None:
-        database = Database(create_engine(Settings()))
-        try:
-            async with database.transaction() as conn:
-                await insert_missing_videos(conn, rows)
-        finally:
-            await database.dispose()
+    async def run() -> int:
+        async with migrated_database(settings) as database, database.transaction() as conn:
+            return await insert_missing_videos(conn, rows)
 
-    asyncio.run(run())
-    typer.echo(f"demo catalogue present ({len(rows)} videos)")
+    typer.echo(f"database: {mask_url_password(settings.database_url)}")
+    added = asyncio.run(run())
+    typer.echo(
+        f"added {added} of the {len(rows)} demo videos; {len(rows) - added} were already there"
+    )
 
 
 @app.command("import")
@@ -174,14 +266,12 @@ def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
     """Upsert videos from a JSON array or CSV file (by id); all rows land or none."""
+    settings = _settings()
 
     async def run() -> None:
-        database = Database(create_engine(Settings()))
-        try:
+        async with migrated_database(settings) as database:
             with _import_progress() as on_progress:
                 report = await import_videos(database, file, on_progress)
-        finally:
-            await database.dispose()
         for error in report.errors:
             typer.echo(f"rejected {error}", err=True)
         if report.likes_ignored:
@@ -238,12 +328,11 @@ def reconcile_counters(
     Exits 1 when drift was found and not fixed.
     """
 
+    settings = _settings()
+
     async def run() -> ReconcileReport:
-        database = Database(create_engine(Settings()))
-        try:
+        async with migrated_database(settings) as database:
             return await reconcile(database, fix=fix, say=typer.echo)
-        finally:
-            await database.dispose()
 
     report = asyncio.run(run())
     if report.drifted == 0:
@@ -258,14 +347,18 @@ def reconcile_counters(
 @app.command("config")
 def show_config() -> None:
     """Print the effective configuration (environment variables), secrets masked."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        typer.echo(f"invalid configuration: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    for name, value in effective_configuration(settings):
+    for name, value in effective_configuration(_settings()):
         typer.echo(f"{name}={value}")
 
 
 def main() -> None:
-    app()
+    """The console script: every expected failure in one line per problem, and its status."""
+    try:
+        app()
+    except Exception as error:
+        if showing_tracebacks():
+            raise
+        failure = explain(error)
+        for line in failure.lines:
+            typer.echo(line, err=True)
+        sys.exit(failure.status)
