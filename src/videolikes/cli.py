@@ -45,8 +45,8 @@ from videolikes.repository import insert_missing_videos
 from videolikes.schema_version import alembic_config
 from videolikes.workers import serve_workers
 
-# No pretty tracebacks: they print local variables (settings, URLs), and a failure the
-# operator can act on is said in one line anyway (see main()).
+# Python's own tracebacks, only when asked for (see main()): typer's boxed ones quote source
+# around every frame, hundreds of lines for one failure.
 app = typer.Typer(
     help="videolikes: the likes service of a video site.",
     no_args_is_help=True,
@@ -78,7 +78,7 @@ def _global_options(
         ),
     ] = False,
 ) -> None:
-    """videolikes: the likes service of a video site."""
+    """Options that come before the command."""
     if debug:
         # The settings (and a server's workers) read it as if the operator had set it.
         os.environ["LOG_LEVEL"] = "debug"

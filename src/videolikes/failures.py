@@ -34,7 +34,7 @@ def explain(error: Exception) -> CommandFailed:
     if isinstance(error, CommandFailed):
         return error
     if isinstance(error, OSError) and error.filename is not None:
-        return CommandFailed(f"{error.filename}: {error.strerror or error}")
+        return CommandFailed(f"{error.filename}: {error.strerror or error}", status=INVALID_INPUT)
     return CommandFailed(
         f"unexpected error: {type(error).__name__}: {_first_line(error)}",
         "run again with --debug (or LOG_LEVEL=debug) to see where it happened",
