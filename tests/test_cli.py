@@ -1,4 +1,4 @@
-"""The `videolikes` command against real databases: db upgrade, seed and import.
+"""The `videolikes` command against real databases: db upgrade, seed and import; its help.
 
 The main paths run the installed console script in a subprocess, so the real entry point is
 proven; the many error cases call the same Typer app in-process (in a worker thread, because
@@ -16,21 +16,26 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 from conftest import POSTGRES_URL, execute, require_postgres, scalar
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
 from videolikes.cli import app
+from videolikes.config import Settings
 from videolikes.db import Database
 from videolikes.demo import demo_videos
 from videolikes.importer import BATCH_SIZE
 from videolikes.repository import VIDEO_COLUMNS, videos
+from videolikes.schema_version import alembic_config
 
 VIDEOLIKES = Path(sys.executable).parent / "videolikes"
 TABLES = {"videos", "users", "video_likes"}
@@ -57,16 +62,21 @@ class Outcome:
     stderr: str
 
 
-def _env(database_url: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "development"}
+def _env(database_url: str, **variables: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ENVIRONMENT": "development",
+        **variables,
+    }
 
 
-async def run_command(database_url: str, *args: str) -> Outcome:
+async def run_command(database_url: str, *args: str, **variables: str) -> Outcome:
     """The installed `videolikes` console script, in a subprocess."""
     done = await asyncio.to_thread(
         subprocess.run,
         [str(VIDEOLIKES), *args],
-        env=_env(database_url),
+        env=_env(database_url, **variables),
         capture_output=True,
         text=True,
         timeout=120,
@@ -188,6 +198,85 @@ async def table_names(database_url: str) -> set[str]:
 # db upgrade
 
 
+def migrations() -> list[tuple[str, str]]:
+    """(revision, first line of its docstring) of every migration, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config(""))
+    return [(r.revision, r.doc) for r in reversed(list(script.walk_revisions()))]
+
+
+async def test_db_upgrade_says_which_database_and_each_revision_it_applied(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    head = migrations()[-1][0]
+
+    first = await run_command(url, "db", "upgrade")
+    second = await run_command(url, "db", "upgrade")
+
+    assert (first.exit_code, second.exit_code) == (0, 0), first.stderr + second.stderr
+    assert first.stdout.splitlines() == [
+        f"database: {url}",
+        *(f"applied {revision}: {doc}" for revision, doc in migrations()),
+        f"at the latest revision {head}",
+    ]
+    assert second.stdout.splitlines() == [
+        f"database: {url}",
+        f"already at the latest revision {head}",
+    ]
+
+
+async def test_db_upgrade_applies_only_what_is_missing(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    (first, _), *later = migrations()
+    await asyncio.to_thread(command.upgrade, alembic_config(url), first)
+    upgraded = await run_command(url, "db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert [line for line in upgraded.stdout.splitlines() if line.startswith("applied")] == [
+        f"applied {revision}: {doc}" for revision, doc in later
+    ]
+
+
+async def test_db_upgrade_of_a_database_a_later_version_migrated_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'newer.db'}"
+    assert (await run_command(url, "db", "upgrade")).exit_code == 0
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '9999_later'"))
+        upgraded = await run_command(url, "db", "upgrade")
+        async with engine.connect() as conn:
+            kept = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    finally:
+        await engine.dispose()
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert "at revision 9999_later, which is newer than this version's migrations" in (
+        upgraded.stdout
+    )
+    assert kept == "9999_later"
+
+
+async def test_db_upgrade_masks_the_password_of_the_database_it_names() -> None:
+    require_postgres()
+    name = f"videolikes_cli_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    parts = urlsplit(POSTGRES_URL)
+    password = "pw-Visible-0815"  # the test server trusts local connections: any password works
+    netloc = f"{parts.username}:{password}@{parts.hostname}:{parts.port or 5432}"
+    url = parts._replace(netloc=netloc, path=f"/{name}").geturl()
+    try:
+        upgraded = await run_command(url, "db", "upgrade")
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert password not in upgraded.stdout + upgraded.stderr
+    masked = parts._replace(netloc=netloc.replace(password, "********"), path=f"/{name}")
+    assert upgraded.stdout.splitlines()[0] == f"database: {masked.geturl()}"
+
+
 async def test_db_upgrade_creates_the_tables_in_a_new_sqlite_file_and_is_repeatable(
     tmp_path: Path,
 ) -> None:
@@ -258,7 +347,10 @@ async def test_seed_demo_adds_the_demo_catalogue_and_a_second_run_changes_nothin
 
     first = await run_command(database_url, "seed", "--demo")
     assert first.exit_code == 0, first.stderr
-    assert str(len(expected)) in first.stdout
+    assert first.stdout.splitlines() == [
+        f"database: {database_url}",
+        f"added {len(expected)} of the {len(expected)} demo videos; 0 were already there",
+    ]
     after_first = await snapshot(database)
     assert len(after_first) == len(expected)
     assert after_first == sorted(
@@ -278,6 +370,7 @@ async def test_seed_demo_adds_the_demo_catalogue_and_a_second_run_changes_nothin
 
     second = await invoke(database_url, "seed", "--demo")
     assert second.exit_code == 0, second.stderr
+    assert f"added 0 of the 36 demo videos; {len(expected)} were already there" in second.stdout
     assert await snapshot(database) == after_first
 
 
@@ -298,6 +391,7 @@ async def test_seed_never_changes_existing_like_counters_or_rows(
     outcome = await invoke(database_url, "seed", "--demo")
 
     assert outcome.exit_code == 0, outcome.stderr
+    assert "added 1 of the 36 demo videos; 35 were already there" in outcome.stdout
     after = await snapshot(database)
     assert len(after) == len(demo_videos())  # the missing demo video is back...
     assert [row for row in after if row[0] != deleted_id] == before  # ...and nothing else moved
@@ -644,3 +738,29 @@ async def test_import_of_a_missing_file_exits_non_zero(database_url: str, tmp_pa
     outcome = await invoke(database_url, "import", str(tmp_path / "nope.json"))
     assert outcome.exit_code == 2
     assert "does not exist" in outcome.stderr
+
+
+# help and version
+
+
+async def test_version_prints_the_installed_package_version() -> None:
+    outcome = await run_command("sqlite+aiosqlite:///:memory:", "--version")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.stdout == f"videolikes {version('videolikes')}\n"
+
+
+async def test_serve_help_shows_the_variable_and_default_of_every_option() -> None:
+    # Wide enough that no help line wraps.
+    outcome = await run_command("sqlite+aiosqlite:///:memory:", "serve", "--help", COLUMNS="200")
+    assert outcome.exit_code == 0, outcome.stderr
+    defaults = Settings.model_fields
+    for option, variable in (("--host", "host"), ("--port", "port"), ("--workers", "workers")):
+        line = next(line for line in outcome.stdout.splitlines() if f" {option} " in line)
+        assert f"(env {variable.upper()}, default {defaults[variable].default})" in line
+
+
+async def test_help_lists_the_global_options() -> None:
+    outcome = await run_command("sqlite+aiosqlite:///:memory:", "--help", COLUMNS="200")
+    assert outcome.exit_code == 0, outcome.stderr
+    for option in ("--version", "--debug"):
+        assert f" {option} " in outcome.stdout

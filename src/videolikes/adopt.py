@@ -33,9 +33,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Inspector
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.types import TypeEngine
 
+from videolikes.config import Settings
+from videolikes.db import create_engine
 from videolikes.legacy_identity import LEGACY_PREFIX, LegacyIdentity
 from videolikes.repository import users as _users
 from videolikes.schema_version import current_revision
@@ -305,10 +306,10 @@ def _adopt(
 
 
 async def adopt(
-    database_url: str, config: Config, legacy: LegacyIdentity, *, check_only: bool = False
+    settings: Settings, config: Config, legacy: LegacyIdentity, *, check_only: bool = False
 ) -> Adoption:
     """Check the database and, when it is compatible, adopt it in one transaction."""
-    engine = create_async_engine(database_url)
+    engine = create_engine(settings)
     try:
         async with engine.begin() as connection:
             return await connection.run_sync(_adopt, config, legacy, check_only)
@@ -321,9 +322,9 @@ def _made_by_the_original(connection: Connection) -> bool:
     return current_revision(connection) is None and {"videos", "users"} <= tables
 
 
-async def made_by_the_original(database_url: str) -> bool:
+async def made_by_the_original(settings: Settings) -> bool:
     """Whether the database holds the original's tables but no migration history."""
-    engine = create_async_engine(database_url)
+    engine = create_engine(settings)
     try:
         async with engine.connect() as connection:
             return await connection.run_sync(_made_by_the_original)

@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
-from alembic import command
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
 from videolikes.adopt import BASELINE_REVISION, adopt, describe, made_by_the_original
-from videolikes.config import DEVELOPMENT_IP_HASH_SECRET, Settings, effective_configuration
-from videolikes.db import Database, create_engine
+from videolikes.cli_database import migrated_database, upgrade_database
+from videolikes.config import (
+    DEVELOPMENT_IP_HASH_SECRET,
+    Settings,
+    effective_configuration,
+    mask_url_password,
+    settings_problems,
+)
 from videolikes.demo import demo_videos
+from videolikes.failures import (
+    INVALID_INPUT,
+    CommandFailed,
+    database_errors,
+    explain,
+    showing_tracebacks,
+)
 from videolikes.importer import ImportFileError, Progress, ProgressCallback, import_videos
 from videolikes.legacy_identity import LegacyIdentity
 from videolikes.logging_setup import configure_logging
@@ -32,19 +47,77 @@ from videolikes.repository import count_users, insert_missing_videos
 from videolikes.schema_version import alembic_config
 from videolikes.workers import serve_workers
 
-app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
+# Python's own tracebacks, only when asked for (see main()): typer's boxed ones quote source
+# around every frame, hundreds of lines for one failure.
+app = typer.Typer(
+    help="videolikes: the likes service of a video site.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"videolikes {version('videolikes')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Log at debug level and show the traceback of a failure (LOG_LEVEL=debug).",
+        ),
+    ] = False,
+) -> None:
+    """Options that come before the command."""
+    if debug:
+        # The settings (and a server's workers) read it as if the operator had set it.
+        os.environ["LOG_LEVEL"] = "debug"
+
+
+def _settings() -> Settings:
+    """The settings, or every problem with them, one line each (never a value)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = (f"invalid setting {problem}" for problem in settings_problems(error))
+        raise CommandFailed(*problems, status=INVALID_INPUT) from error
+
+
+def _setting_help(text: str, name: str) -> str:
+    """Help for an option that overrides a setting: its variable and its default.
+
+    In parentheses: typer's rich help reads square brackets as markup and drops them.
+    """
+    default = Settings.model_fields[name].default
+    return f"{text} (env {name.upper()}, default {default})"
+
+
+# An address this process may not listen on: taken, not its own, or not an address at all.
+_CANNOT_LISTEN = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
+
+
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind [env HOST]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env PORT]")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes [env WORKERS]")] = None,
+    host: Annotated[str | None, typer.Option(help=_setting_help("Address to bind", "host"))] = None,
+    port: Annotated[int | None, typer.Option(help=_setting_help("Port to bind", "port"))] = None,
+    workers: Annotated[
+        int | None, typer.Option(help=_setting_help("Worker processes", "workers"))
+    ] = None,
 ) -> None:
     """Serve the HTTP API."""
-    settings = Settings()
+    settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     worker_count = workers or settings.workers
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -68,7 +141,15 @@ def serve(
     )
     with _shared_metrics_directory(worker_count):
         if worker_count > 1:
-            status = serve_workers(config, worker_count)
+            try:
+                status = serve_workers(config, worker_count)
+            except OSError as error:
+                if not isinstance(error, socket.gaierror) and error.errno not in _CANNOT_LISTEN:
+                    raise
+                raise CommandFailed(
+                    f"cannot listen on {config.host}:{config.port}: {error.strerror}",
+                    status=STARTUP_FAILURE,
+                ) from error
             if status:
                 sys.exit(status)
             return
@@ -104,17 +185,28 @@ def _shared_metrics_directory(workers: int) -> Iterator[None]:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply every migration not yet applied (SQLite and PostgreSQL)."""
-    settings = Settings()
-    if not settings.is_sqlite and asyncio.run(made_by_the_original(settings.database_url)):
+    """Apply every migration not yet applied (SQLite and PostgreSQL); say which."""
+    settings = _settings()
+    if not settings.is_sqlite:
+        with database_errors(settings.database_url):
+            original = asyncio.run(made_by_the_original(settings))
+        if original:
+            raise CommandFailed(
+                "this looks like a database made by the original service (its tables, no "
+                "migration history): run `videolikes db adopt` first; nothing was changed"
+            )
+    typer.echo(f"database: {mask_url_password(settings.database_url)}")
+    upgrade = upgrade_database(settings)
+    if upgrade.newer:
         typer.echo(
-            "this looks like a database made by the original service (its tables, no "
-            "migration history): run `videolikes db adopt` first; nothing was changed",
-            err=True,
+            f"at revision {upgrade.revision}, which is newer than this version's migrations: "
+            "nothing to apply"
         )
-        raise typer.Exit(1)
-    command.upgrade(alembic_config(settings.database_url), "head")
-    typer.echo("database is at the latest revision")
+        return
+    for migration in upgrade.applied:
+        typer.echo(f"applied {migration.revision}: {migration.description}")
+    already = "" if upgrade.applied else "already "
+    typer.echo(f"{already}at the latest revision {upgrade.revision}")
 
 
 @db_app.command("adopt")
@@ -130,7 +222,7 @@ def db_adopt(
     where they differ, every user's ip_hash is re-keyed with IP_HASH_SECRET, and the migration
     baseline is recorded, so `db upgrade` works from then on.
     """
-    settings = Settings()
+    settings = _settings()
     if settings.is_sqlite:
         typer.echo(
             "db adopt takes over PostgreSQL databases; for SQLite run `db upgrade`", err=True
@@ -148,7 +240,8 @@ def db_adopt(
         secret=secret.encode(), salt=settings.legacy_ip_hash_salt.get_secret_value()
     )
     config = alembic_config(settings.database_url)
-    adoption = asyncio.run(adopt(settings.database_url, config, legacy, check_only=check))
+    with database_errors(settings.database_url):
+        adoption = asyncio.run(adopt(settings, config, legacy, check_only=check))
     if adoption.current_revision is not None:
         typer.echo(f"already a videolikes database (revision {adoption.current_revision})")
         return
@@ -181,13 +274,11 @@ def db_identities() -> None:
     Each is moved from its re-keyed original hash to videolikes' own on its first write.
     """
 
+    settings = _settings()
+
     async def run() -> tuple[int, int]:
-        database = Database(create_engine(Settings()))
-        try:
-            async with database.unit_of_work() as conn:
-                return await count_users(conn)
-        finally:
-            await database.dispose()
+        async with migrated_database(settings) as database, database.unit_of_work() as conn:
+            return await count_users(conn)
 
     waiting, total = asyncio.run(run())
     typer.echo(f"users in all: {total}")
@@ -203,18 +294,18 @@ def seed(
     """Add demo videos that are missing; existing rows and counters are left alone."""
     if not demo:
         raise typer.BadParameter("say what to seed: --demo")
+    settings = _settings()
     rows = demo_videos()
 
-    async def run() -> None:
-        database = Database(create_engine(Settings()))
-        try:
-            async with database.transaction() as conn:
-                await insert_missing_videos(conn, rows)
-        finally:
-            await database.dispose()
+    async def run() -> int:
+        async with migrated_database(settings) as database, database.transaction() as conn:
+            return await insert_missing_videos(conn, rows)
 
-    asyncio.run(run())
-    typer.echo(f"demo catalogue present ({len(rows)} videos)")
+    typer.echo(f"database: {mask_url_password(settings.database_url)}")
+    added = asyncio.run(run())
+    typer.echo(
+        f"added {added} of the {len(rows)} demo videos; {len(rows) - added} were already there"
+    )
 
 
 @app.command("import")
@@ -222,14 +313,12 @@ def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
     """Upsert videos from a JSON array or CSV file (by id); all rows land or none."""
+    settings = _settings()
 
     async def run() -> None:
-        database = Database(create_engine(Settings()))
-        try:
+        async with migrated_database(settings) as database:
             with _import_progress() as on_progress:
                 report = await import_videos(database, file, on_progress)
-        finally:
-            await database.dispose()
         for error in report.errors:
             typer.echo(f"rejected {error}", err=True)
         if report.likes_ignored:
@@ -286,12 +375,11 @@ def reconcile_counters(
     Exits 1 when drift was found and not fixed.
     """
 
+    settings = _settings()
+
     async def run() -> ReconcileReport:
-        database = Database(create_engine(Settings()))
-        try:
+        async with migrated_database(settings) as database:
             return await reconcile(database, fix=fix, say=typer.echo)
-        finally:
-            await database.dispose()
 
     report = asyncio.run(run())
     if report.drifted == 0:
@@ -306,14 +394,18 @@ def reconcile_counters(
 @app.command("config")
 def show_config() -> None:
     """Print the effective configuration (environment variables), secrets masked."""
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        typer.echo(f"invalid configuration: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    for name, value in effective_configuration(settings):
+    for name, value in effective_configuration(_settings()):
         typer.echo(f"{name}={value}")
 
 
 def main() -> None:
-    app()
+    """The console script: every expected failure in one line per problem, and its status."""
+    try:
+        app()
+    except Exception as error:
+        if showing_tracebacks():
+            raise
+        failure = explain(error)
+        for line in failure.lines:
+            typer.echo(line, err=True)
+        sys.exit(failure.status)

@@ -9,8 +9,10 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import limits
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from videolikes.legacy_identity import ORIGINAL_SALT
 
@@ -19,6 +21,8 @@ DEVELOPMENT_IP_HASH_SECRET = "videolikes-development-secret-change-me"  # noqa: 
 _log = logging.getLogger(__name__)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_REQUIRED_IN_PRODUCTION = "must be set when ENVIRONMENT=production"
 
 
 # The URL forms other tools write (libpq's postgres:// and postgresql://, SQLAlchemy's bare
@@ -37,14 +41,19 @@ def _split_csv(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # hide_input_in_errors: a rejected value may be a secret, and errors end up on screens and
+    # in logs (pydantic would print every variable read, secrets included).
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./videolikes.db"
     database_pool_size: int = Field(default=10, ge=1, le=200)
     redis_url: str | None = None
 
-    recaptcha_secret_key: SecretStr | None = None
+    # validate_default: production refuses the defaults, so they are checked too.
+    recaptcha_secret_key: SecretStr | None = Field(default=None, validate_default=True)
     recaptcha_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     recaptcha_timeout: float = Field(default=3.0, gt=0, le=30)
     recaptcha_verify_url: str = "https://www.google.com/recaptcha/api/siteverify"
@@ -52,7 +61,9 @@ class Settings(BaseSettings):
     recaptcha_hostnames: Annotated[list[str], NoDecode] = []
     recaptcha_site_key: str | None = None
 
-    ip_hash_secret: SecretStr = SecretStr(DEVELOPMENT_IP_HASH_SECRET)
+    ip_hash_secret: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_IP_HASH_SECRET), validate_default=True
+    )
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
     forwarded_header: Literal["x-forwarded-for", "x-real-ip", "forwarded"] = "x-forwarded-for"
     # Returning visitors of an adopted database: `auto` looks them up while the database still
@@ -82,6 +93,13 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _with_async_driver(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "expected a database URL such as postgresql://user:password@host:5432/name "
+                "or sqlite:///path/to/file.db"
+            ) from None
         scheme, separator, rest = value.partition("://")
         if separator and scheme in _ASYNC_DRIVERS:
             return f"{_ASYNC_DRIVERS[scheme]}://{rest}"
@@ -101,7 +119,18 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_networks(cls, value: Any) -> Any:
         items = _split_csv(value)
-        return [ipaddress.ip_network(item, strict=False) for item in items]
+        if not isinstance(items, list):
+            return items
+        networks = []
+        for position, item in enumerate(items, start=1):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except (TypeError, ValueError):
+                # ipaddress's own message repeats the entry: errors never show a value.
+                raise ValueError(
+                    f"entry {position} is not an IP network such as 10.0.0.0/8"
+                ) from None
+        return networks
 
     @field_validator("rate_limit_general", "rate_limit_writes")
     @classmethod
@@ -111,7 +140,7 @@ class Settings(BaseSettings):
         except ValueError:
             amount = 0
         if amount < 1:
-            raise ValueError(f"expected a rate limit like '120/minute', got {value!r}")
+            raise ValueError("expected a rate limit such as 120/minute or 10 per 5 minutes")
         return value
 
     @field_validator("recaptcha_secret_key", mode="before")
@@ -119,14 +148,24 @@ class Settings(BaseSettings):
     def _empty_secret_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @model_validator(mode="after")
-    def _refuse_insecure_production(self) -> Settings:
-        if self.environment == "production":
-            if self.ip_hash_secret.get_secret_value() == DEVELOPMENT_IP_HASH_SECRET:
-                raise ValueError("IP_HASH_SECRET must be set when ENVIRONMENT=production")
-            if self.recaptcha_secret_key is None:
-                raise ValueError("RECAPTCHA_SECRET_KEY must be set when ENVIRONMENT=production")
-        return self
+    # One check per secret, not one for the model, so that every missing secret is reported at
+    # once. ENVIRONMENT is declared first, so it is in info.data by now (unless it was invalid).
+    @field_validator("ip_hash_secret")
+    @classmethod
+    def _ip_hash_secret_set_in_production(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        unset = value.get_secret_value() in ("", DEVELOPMENT_IP_HASH_SECRET)
+        if unset and info.data.get("environment") == "production":
+            raise ValueError(_REQUIRED_IN_PRODUCTION)
+        return value
+
+    @field_validator("recaptcha_secret_key")
+    @classmethod
+    def _recaptcha_secret_set_in_production(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        if value is None and info.data.get("environment") == "production":
+            raise ValueError(_REQUIRED_IN_PRODUCTION)
+        return value
 
     @cached_property
     def is_sqlite(self) -> bool:
@@ -145,7 +184,7 @@ class Settings(BaseSettings):
 MASK = "********"
 
 
-def _mask_url_password(url: str) -> str:
+def mask_url_password(url: str) -> str:
     parts = urlsplit(url)
     if not parts.password:
         return url
@@ -166,7 +205,7 @@ def _describe(name: str, value: Any) -> str:
     if isinstance(value, list):
         return ",".join(str(item) for item in value) or "(none)"
     if name.endswith("_url"):
-        return _mask_url_password(str(value))
+        return mask_url_password(str(value))
     return str(value)
 
 
@@ -176,3 +215,17 @@ def effective_configuration(settings: Settings) -> list[tuple[str, str]]:
         (name.upper(), _describe(name, getattr(settings, name)))
         for name in type(settings).model_fields
     ]
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per invalid setting: its environment variable and what is wrong with it.
+
+    Never the value: the settings hold secrets, and a wrong value is often a secret pasted
+    into the wrong variable.
+    """
+    problems = []
+    for detail in error.errors(include_url=False, include_context=False, include_input=False):
+        location = detail["loc"]
+        name = str(location[0]).upper() if location else "settings"
+        problems.append(f"{name}: {detail['msg'].removeprefix('Value error, ')}")
+    return problems

@@ -555,8 +555,10 @@ VIDEO_WRITABLE_COLUMNS = (
 )
 
 
-async def insert_missing_videos(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    await conn.execute(_upsert_insert(conn, videos).on_conflict_do_nothing(), list(rows))
+async def insert_missing_videos(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the rows that are not there yet; how many were."""
+    insert = _upsert_insert(conn, videos).on_conflict_do_nothing().returning(videos.c.id)
+    return len((await conn.execute(insert, list(rows))).all())
 
 
 def _upsert_insert(conn: AsyncConnection, table: Table) -> pg_insert_type | sqlite_insert_type:
