@@ -22,7 +22,7 @@ from videolikes.routes.paging import (
     next_link,
     with_etag,
 )
-from videolikes.schemas import VIDEO_EXAMPLE, VideoOut, dump, video_to_wire
+from videolikes.schemas import TEXT_WITHOUT_NUL, VIDEO_EXAMPLE, VideoOut, dump, video_to_wire
 from videolikes.state import AppState, app_state
 
 router = APIRouter(prefix="/api/videos", tags=["videos"])
@@ -39,7 +39,12 @@ Limit = Annotated[
 SortBy = Annotated[Sort, Query(description="Highest first, ties by id", examples=["likes"])]
 Playlist = Annotated[
     str | None,
-    Query(max_length=100, description="Only videos of this playlist", examples=["coast"]),
+    Query(
+        max_length=100,
+        pattern=TEXT_WITHOUT_NUL,
+        description="Only videos of this playlist",
+        examples=["coast"],
+    ),
 ]
 Shorts = Annotated[
     bool | None,
