@@ -23,6 +23,7 @@ from videolikes.errors import AppError, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.likes import LikeService
 from videolikes.logging_setup import configure_logging
+from videolikes.methods import allow_header
 from videolikes.metrics import (
     CountedRecaptchaVerifier,
     forget_pool,
@@ -141,13 +142,15 @@ def _add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(400, _describe_validation_error(exc))
 
-    async def http_error(_: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         messages = {404: "Not found", 405: "Method not allowed"}
         message = messages.get(exc.status_code, str(exc.detail))
         response = error_response(exc.status_code, message)
         # A 405's Allow header, for one, says what the client may do instead.
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = allow_header(request.scope)
         return response
 
     async def database_unavailable(_: Request, exc: Exception) -> Response:
