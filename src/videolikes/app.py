@@ -40,6 +40,7 @@ from videolikes.routes import health, me, operations, videos
 from videolikes.routes.likes import add_like_routes
 from videolikes.routes.page import add_page
 from videolikes.schemas import INVALID_VIDEO_ID
+from videolikes.slashes import redirect_trailing_slashes
 from videolikes.state import AppState
 
 _log = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_like_routes(app)
     videos.add_whole_catalogue_route(app)
     add_page(app)
+    redirect_trailing_slashes(app)
     _add_error_handlers(app)
     serve_corrected_openapi(app)
     add_abuse_middleware(app, settings)
