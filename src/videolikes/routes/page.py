@@ -13,7 +13,7 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
@@ -41,11 +41,11 @@ _RECAPTCHA_POLICY = {
     "style-src": "'self' 'unsafe-inline'",
 }
 
-router = APIRouter(include_in_schema=False)
-
 
 def add_page(app: FastAPI) -> None:
-    app.include_router(router)
+    # On the app itself rather than through an included router, so the request metrics find
+    # its template by the app's own routes.
+    app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
     app.mount(STATIC_PATH, StaticFiles(packages=[STATIC_PACKAGE]), name="static")
 
 
@@ -54,7 +54,6 @@ def content_security_policy(site_key: str | None) -> str:
     return "; ".join(f"{name} {value}" for name, value in policy.items())
 
 
-@router.get("/")
 async def index(request: Request) -> Response:
     site_key = app_state(request).settings.recaptcha_site_key or ""
     return Response(
