@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 import sqlalchemy.exc
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from videolikes.cache import TimedBody
+from videolikes.captcha import recaptcha_client
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.db import DRIVER_CONNECTION_ERRORS, Database, create_engine
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness = Readiness(database, settings.redis_url)
         secret = settings.recaptcha_secret_key
         async with (
-            httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client,
+            recaptcha_client(settings.recaptcha_max_connections) as http_client,
             open_rate_limiter(settings) as rate_limiter,
         ):
             app.state.services = AppState(
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     verify_url=settings.recaptcha_verify_url,
                     threshold=settings.recaptcha_threshold,
                     timeout=settings.recaptcha_timeout,
+                    max_connections=settings.recaptcha_max_connections,
                     expected_action=settings.recaptcha_expected_action,
                     hostnames=settings.recaptcha_hostnames,
                 ),
@@ -138,7 +139,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _add_error_handlers(app: FastAPI) -> None:
     async def app_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, AppError)
-        return error_response(exc.status_code, exc.message)
+        response = error_response(exc.status_code, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     async def invalid_input(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
