@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_page(app)
     redirect_trailing_slashes(app)
     _add_error_handlers(app)
-    serve_corrected_openapi(app)
+    serve_corrected_openapi(app, settings)
     add_abuse_middleware(app, settings)
     return app
 

@@ -13,12 +13,12 @@ from videolikes.routes import bounded_header, error_responses
 from videolikes.routes.likes import VideoId
 from videolikes.routes.paging import (
     ETAG_HEADER,
+    LINK_HEADER,
     MAX_IF_NONE_MATCH_LENGTH,
     NOT_MODIFIED,
     Cursor,
     IfNoneMatch,
     etag_of,
-    link_header,
     next_link,
     with_etag,
 )
@@ -63,7 +63,7 @@ Shorts = Annotated[
     "be that old.",
     responses={
         200: {
-            "headers": {"ETag": ETAG_HEADER, "Link": link_header("/api/videos?limit=7")},
+            "headers": {"ETag": ETAG_HEADER, "Link": LINK_HEADER},
             "content": {"application/json": {"example": [VIDEO_EXAMPLE]}},
         },
         304: NOT_MODIFIED,
