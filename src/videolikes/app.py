@@ -37,6 +37,7 @@ from videolikes.ratelimit import open_rate_limiter
 from videolikes.readiness import Readiness
 from videolikes.responses import error_response
 from videolikes.routes import health, me, operations, videos
+from videolikes.routes.docs import add_docs
 from videolikes.routes.likes import add_like_routes
 from videolikes.routes.page import add_page
 from videolikes.schemas import INVALID_VIDEO_ID
@@ -123,12 +124,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Anonymous likes for a video site, told apart by IP address.",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is served from the package (routes/docs.py); FastAPI's pages need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     for router in (videos.router, me.router, health.router, operations.router):
         app.include_router(router)
     add_like_routes(app)
     videos.add_whole_catalogue_route(app)
     add_page(app)
+    add_docs(app)
     redirect_trailing_slashes(app)
     _add_error_handlers(app)
     serve_corrected_openapi(app, settings)
