@@ -224,3 +224,13 @@ def test_server_answers_what_its_parser_refuses_with_a_json_400(
     assert head.startswith(b"HTTP/1.1 400 "), answer
     assert b"content-type: application/json" in head.lower()
     assert body == b'{"error":"Invalid HTTP request"}'
+
+
+def test_server_answers_head_with_the_gets_headers_and_no_body(server: Server) -> None:
+    lines = [b"HEAD /api/videos HTTP/1.1", b"Host: localhost", b"Connection: close", b"", b""]
+    head, _, body = _raw_request(server, b"\r\n".join(lines)).partition(b"\r\n\r\n")
+    got = httpx.get(f"{server.url}/api/videos")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert body == b""
+    assert f"content-length: {len(got.content)}".encode() in head.lower()
+    assert f"etag: {got.headers['etag']}".encode() in head.lower()
