@@ -27,8 +27,6 @@ MAX_TOKEN_LENGTH = 4096
 # These codes mean our own configuration is broken, not that the client is a bot.
 _MISCONFIGURATION_CODES = frozenset({"missing-input-secret", "invalid-input-secret"})
 
-DEFAULT_MAX_CONNECTIONS = 500
-
 
 def recaptcha_client(max_connections: int) -> httpx.AsyncClient:
     """The HTTP client for a verifier with this many verifications in flight at most.
@@ -59,7 +57,7 @@ class RecaptchaVerifier:
         verify_url: str,
         threshold: float = 0.5,
         timeout: float = 3.0,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections: int,
         expected_action: str | None = None,
         hostnames: Sequence[str] = (),
     ) -> None:

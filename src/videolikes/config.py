@@ -12,8 +12,6 @@ import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from videolikes.captcha import DEFAULT_MAX_CONNECTIONS
-
 DEVELOPMENT_IP_HASH_SECRET = "videolikes-development-secret-change-me"  # noqa: S105
 
 _log = logging.getLogger(__name__)
@@ -47,7 +45,7 @@ class Settings(BaseSettings):
     recaptcha_secret_key: SecretStr | None = None
     recaptcha_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     recaptcha_timeout: float = Field(default=3.0, gt=0, le=30)
-    recaptcha_max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1, le=10_000)
+    recaptcha_max_connections: int = Field(default=500, ge=1, le=10_000)
     recaptcha_verify_url: str = "https://www.google.com/recaptcha/api/siteverify"
     recaptcha_expected_action: str | None = None
     recaptcha_hostnames: Annotated[list[str], NoDecode] = []
