@@ -40,6 +40,8 @@ def make_verifier(client: httpx.AsyncClient, fake_recaptcha: FakeRecaptcha) -> V
             "client": client,
             "secret": SECRET,
             "verify_url": fake_recaptcha.url,
+            # httpx's own pool size, the client's here.
+            "max_connections": 100,
         }
         kwargs.update(overrides)
         return RecaptchaVerifier(**kwargs)

@@ -434,3 +434,33 @@ async def test_rate_limit_rejections_are_counted_per_limit_and_route(demo_url: s
     assert delta("videolikes_rate_limited_total", limit="general") == 0
     requests = "videolikes_http_requests_total"
     assert delta(requests, method="POST", route=LIKE_ROUTE, status="429") == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route"),
+    [
+        ("GET", "/docs", "/docs"),
+        ("GET", "/openapi.json", "/openapi.json"),
+        ("GET", "/static/app.js", "/static/{path}"),
+        ("GET", "/static/no-such-file.js", "/static/{path}"),
+        ("GET", "/", "/"),
+        ("HEAD", "/health", "/health"),
+        ("HEAD", "/", "/"),
+        ("OPTIONS", LIKE, LIKE_ROUTE),
+        ("OPTIONS", "/api/me", "/api/me"),
+    ],
+)
+async def test_routes_outside_the_document_and_head_and_options_count_under_their_template(
+    sqlite_url: str, method: str, path: str, route: str
+) -> None:
+    async with running_app(make_settings(sqlite_url)) as api, api.client() as client:
+        before = (await client.get("/metrics")).text
+        await client.request(method, path)
+        after = (await client.get("/metrics")).text
+    name = "videolikes_http_requests_total"
+    counted = sum(
+        sample(after, name, method=method, route=route, status=status)
+        - sample(before, name, method=method, route=route, status=status)
+        for status in ("200", "204", "404")
+    )
+    assert counted == 1

@@ -202,3 +202,35 @@ def test_server_hangs_up_on_an_endless_header_line_long_before_it_ends(server: S
             assert answer.startswith(b"HTTP/1.1 431 ")
     # Socket buffers hold a few hundred kilobytes; the server read little more than its bound.
     assert sent < 4 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"NOT A REQUEST LINE\r\n\r\n",
+        b"GET /health HTTP/9.9\r\nHost: localhost\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\nBad Header Name: 1\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Nul: a\x00b\r\n\r\n",
+        b"POST " + LIKE.encode() + b" HTTP/1.1\r\nHost: localhost\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\nnot a chunk\r\n\r\n",
+    ],
+    ids=["request-line", "http-version", "header-name", "nul-in-header", "chunked-body"],
+)
+def test_server_answers_what_its_parser_refuses_with_a_json_400(
+    server: Server, request_bytes: bytes
+) -> None:
+    answer = _raw_request(server, request_bytes)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer
+    assert b"content-type: application/json" in head.lower()
+    assert body == b'{"error":"Invalid HTTP request"}'
+
+
+def test_server_answers_head_with_the_gets_headers_and_no_body(server: Server) -> None:
+    lines = [b"HEAD /api/videos HTTP/1.1", b"Host: localhost", b"Connection: close", b"", b""]
+    head, _, body = _raw_request(server, b"\r\n".join(lines)).partition(b"\r\n\r\n")
+    got = httpx.get(f"{server.url}/api/videos")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert body == b""
+    assert f"content-length: {len(got.content)}".encode() in head.lower()
+    assert f"etag: {got.headers['etag']}".encode() in head.lower()

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 import sqlalchemy.exc
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from videolikes.cache import TimedBody
+from videolikes.captcha import recaptcha_client
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.db import DRIVER_CONNECTION_ERRORS, Database, create_engine
@@ -25,6 +25,7 @@ from videolikes.identity import ClientIdentity
 from videolikes.legacy_identity import LegacyIdentity
 from videolikes.likes import LikeService
 from videolikes.logging_setup import configure_logging
+from videolikes.methods import allow_header
 from videolikes.metrics import (
     CountedRecaptchaVerifier,
     forget_pool,
@@ -39,9 +40,11 @@ from videolikes.readiness import Readiness
 from videolikes.repository import legacy_users_remain
 from videolikes.responses import error_response
 from videolikes.routes import health, me, operations, videos
+from videolikes.routes.docs import add_docs
 from videolikes.routes.likes import add_like_routes
 from videolikes.routes.page import add_page
 from videolikes.schemas import INVALID_VIDEO_ID
+from videolikes.slashes import redirect_trailing_slashes
 from videolikes.state import AppState
 
 _log = logging.getLogger(__name__)
@@ -96,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readiness = Readiness(database, settings.redis_url)
         secret = settings.recaptcha_secret_key
         async with (
-            httpx.AsyncClient(timeout=settings.recaptcha_timeout) as http_client,
+            recaptcha_client(settings.recaptcha_max_connections) as http_client,
             open_rate_limiter(settings) as rate_limiter,
         ):
             app.state.services = AppState(
@@ -116,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     verify_url=settings.recaptcha_verify_url,
                     threshold=settings.recaptcha_threshold,
                     timeout=settings.recaptcha_timeout,
+                    max_connections=settings.recaptcha_max_connections,
                     expected_action=settings.recaptcha_expected_action,
                     hostnames=settings.recaptcha_hostnames,
                 ),
@@ -149,14 +153,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Anonymous likes for a video site, told apart by IP address.",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is served from the package (routes/docs.py); FastAPI's pages need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     for router in (videos.router, me.router, health.router, operations.router):
         app.include_router(router)
     add_like_routes(app)
     videos.add_whole_catalogue_route(app)
     add_page(app)
+    add_docs(app)
+    redirect_trailing_slashes(app)
     _add_error_handlers(app)
-    serve_corrected_openapi(app)
+    serve_corrected_openapi(app, settings)
     add_abuse_middleware(app, settings)
     return app
 
@@ -164,19 +173,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _add_error_handlers(app: FastAPI) -> None:
     async def app_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, AppError)
-        return error_response(exc.status_code, exc.message)
+        response = error_response(exc.status_code, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     async def invalid_input(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         return error_response(400, _describe_validation_error(exc))
 
-    async def http_error(_: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         messages = {404: "Not found", 405: "Method not allowed"}
         message = messages.get(exc.status_code, str(exc.detail))
         response = error_response(exc.status_code, message)
         # A 405's Allow header, for one, says what the client may do instead.
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = allow_header(request.scope)
         return response
 
     async def database_unavailable(_: Request, exc: Exception) -> Response:

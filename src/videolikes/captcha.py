@@ -11,7 +11,12 @@ from typing import Any
 
 import httpx
 
-from videolikes.errors import CaptchaRejected, CaptchaTokenMissing, CaptchaUnavailable
+from videolikes.errors import (
+    CaptchaBusy,
+    CaptchaRejected,
+    CaptchaTokenMissing,
+    CaptchaUnavailable,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -21,6 +26,18 @@ MAX_TOKEN_LENGTH = 4096
 
 # These codes mean our own configuration is broken, not that the client is a bot.
 _MISCONFIGURATION_CODES = frozenset({"missing-input-secret", "invalid-input-secret"})
+
+
+def recaptcha_client(max_connections: int) -> httpx.AsyncClient:
+    """The HTTP client for a verifier with this many verifications in flight at most.
+
+    Its pool holds a connection for each of them and keeps them all open between bursts, so a
+    burst of writes neither waits on the pool nor opens its connections anew each time.
+    """
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    return httpx.AsyncClient(limits=limits)
 
 
 class CaptchaOutcome(enum.StrEnum):
@@ -40,10 +57,14 @@ class RecaptchaVerifier:
         verify_url: str,
         threshold: float = 0.5,
         timeout: float = 3.0,
+        max_connections: int,
         expected_action: str | None = None,
         hostnames: Sequence[str] = (),
     ) -> None:
         self._client = client
+        # Verifications in flight, one per connection of the client's pool. A verification that
+        # finds them all taken waits for one, within its own timeout.
+        self._connections = asyncio.Semaphore(max_connections)
         # An empty secret would make every check fail at Google; treat it as "not configured".
         self._secret = secret or None
         self._verify_url = verify_url
@@ -84,21 +105,27 @@ class RecaptchaVerifier:
     async def _ask(self, secret: str, token: str) -> dict[str, Any]:
         # No `remoteip`: Google does not need the client's address, so it is not shared.
         form = {"secret": secret, "response": token}
+        waiting = True
         try:
-            # httpx's timeout applies per read, so a server dripping bytes could stretch
-            # the call indefinitely; the outer deadline bounds the whole exchange.
-            async with asyncio.timeout(self._timeout):
+            # One deadline for the whole verification: waiting for a connection, then the
+            # exchange. httpx's timeout applies per read, so a server dripping bytes could
+            # stretch the call indefinitely; the outer deadline bounds it all.
+            async with asyncio.timeout(self._timeout), self._connections:
+                waiting = False
                 response = await self._client.post(
                     self._verify_url, data=form, timeout=httpx.Timeout(self._timeout)
                 )
-        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
-            # Only the type: exception text and attached requests can carry the form body.
-            _log.warning(
-                "reCAPTCHA outcome=%s reason=transport error_type=%s",
-                CaptchaOutcome.ERROR,
-                type(exc).__name__,
-            )
-            raise CaptchaUnavailable() from None
+        except TimeoutError:
+            if waiting:
+                _log.warning(
+                    "reCAPTCHA outcome=%s reason=busy: all RECAPTCHA_MAX_CONNECTIONS connections "
+                    "to the verifier stayed in use for the whole timeout",
+                    CaptchaOutcome.ERROR,
+                )
+                raise CaptchaBusy() from None
+            raise _transport_error(TimeoutError) from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _transport_error(type(exc)) from None
 
         if not response.is_success:
             _log.warning(
@@ -155,6 +182,16 @@ class RecaptchaVerifier:
             if not isinstance(hostname, str) or hostname.lower() not in self._hostnames:
                 _log.info("reCAPTCHA outcome=%s reason=hostname", CaptchaOutcome.REJECTED)
                 raise CaptchaRejected()
+
+
+def _transport_error(error_type: type[Exception]) -> CaptchaUnavailable:
+    # Only the type: exception text and attached requests can carry the form body.
+    _log.warning(
+        "reCAPTCHA outcome=%s reason=transport error_type=%s",
+        CaptchaOutcome.ERROR,
+        error_type.__name__,
+    )
+    return CaptchaUnavailable()
 
 
 def _error_codes(payload: dict[str, Any]) -> list[str]:

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     recaptcha_secret_key: SecretStr | None = Field(default=None, validate_default=True)
     recaptcha_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     recaptcha_timeout: float = Field(default=3.0, gt=0, le=30)
+    recaptcha_max_connections: int = Field(default=500, ge=1, le=10_000)
     recaptcha_verify_url: str = "https://www.google.com/recaptcha/api/siteverify"
     recaptcha_expected_action: str | None = None
     recaptcha_hostnames: Annotated[list[str], NoDecode] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 class AppError(Exception):
     status_code: int = 500
     message: str = "Internal server error"
+    headers: dict[str, str] = {}  # noqa: RUF012 (read-only: subclasses replace it)
 
     def __init__(self, message: str | None = None) -> None:
         if message is not None:
@@ -31,6 +32,15 @@ class CaptchaRejected(AppError):
 class CaptchaUnavailable(AppError):
     status_code = 500
     message = "reCAPTCHA verification error"
+
+
+class CaptchaBusy(CaptchaUnavailable):
+    """Every connection to the verifier stayed busy for the whole timeout: this server is
+    overloaded, not the verifier broken, so the client is told to come back."""
+
+    status_code = 503
+    message = "Service unavailable"
+    headers = {"Retry-After": "1"}  # noqa: RUF012
 
 
 class VideoNotFound(AppError):

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from videolikes.config import Settings
+from videolikes.methods import HeadAndOptionsMiddleware
 from videolikes.ratelimit import RateLimiter
 from videolikes.schemas import error_body
 from videolikes.state import AppState
@@ -40,9 +41,11 @@ _RATE_LIMIT_HEADERS = ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", 
 
 
 def add_abuse_middleware(app: FastAPI, settings: Settings) -> None:
-    """Install in this order, outermost first: headers, CORS, body bound, rate limit."""
+    """Install in this order, outermost first: headers, CORS, HEAD and OPTIONS, body bound,
+    rate limit. A CORS preflight is answered before OPTIONS is; a HEAD counts as its GET."""
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(HeadAndOptionsMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from time import perf_counter
 
 from fastapi import FastAPI
-from starlette.routing import compile_path
+from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from videolikes.logging_setup import REQUEST_ID
@@ -35,7 +35,16 @@ class ObservedFastAPI(FastAPI):
         return RequestObservability(super().build_middleware_stack(), self.route_templates)
 
     def route_templates(self) -> list[tuple[re.Pattern[str], str]]:
-        return [(compile_path(path)[0], path) for path in self.openapi()["paths"]]
+        """Every route's template: the app's own routes (the docs, the static files, the like
+        endpoints), then the documented ones of the routers it includes."""
+        templates: list[tuple[str, str]] = []
+        for route in self.router.routes:
+            if isinstance(route, Mount):
+                templates.append((f"{route.path}/{{path:path}}", f"{route.path}/{{path}}"))
+            elif isinstance(path := getattr(route, "path", None), str):
+                templates.append((path, path))
+        templates += [(path, path) for path in self.openapi()["paths"]]
+        return [(compile_path(path)[0], template) for path, template in templates]
 
 
 class RequestObservability:
@@ -51,6 +60,8 @@ class RequestObservability:
             await self.app(scope, receive, send)
             return
         started = perf_counter()
+        # A mount moves part of the path into the root path of the scope it is handed.
+        route_path = scope["path"].removeprefix(scope.get("root_path", ""))
         request_id = _request_id(scope)
         id_header = (_REQUEST_ID_HEADER, request_id.encode("ascii"))
         token = REQUEST_ID.set(request_id)
@@ -75,19 +86,21 @@ class RequestObservability:
             if not complete:
                 raise
         finally:
-            _finish(scope, self._route_template(scope), status, perf_counter() - started)
+            route = self._route_template(scope, route_path)
+            _finish(scope, route, status, perf_counter() - started)
             REQUEST_ID.reset(token)
 
-    def _route_template(self, scope: Scope) -> str:
+    def _route_template(self, scope: Scope, route_path: str) -> str:
         path: str | None = getattr(scope.get("route"), "path", None)
         if path is not None:
             return path
-        # Answered before routing (a rate limit, a body too large): find the template anyway,
-        # so the answer is counted under the route it was aimed at.
+        # Answered before routing (a rate limit, a body too large, HEAD, OPTIONS), or by a
+        # route that does not record itself in the scope (the docs, the static files): find
+        # the template anyway, so the answer is counted under the route it was aimed at.
         if self._templates is None:
             self._templates = self._load_templates()
         for pattern, template in self._templates:
-            if pattern.match(scope["path"]):
+            if pattern.match(route_path):
                 return template
         return UNMATCHED_ROUTE
 

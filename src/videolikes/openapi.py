@@ -1,15 +1,24 @@
 """The OpenAPI document, corrected where FastAPI's generator cannot say what the API does.
 
 Invalid input is answered 400 `{"error": ...}` (app.py), never FastAPI's 422, so the 422
-entries it adds to every operation are removed. And its encoder drops every None, also inside
-examples, so the success examples that show a null are set here, after it ran.
+entries it adds to every operation are removed. Its encoder drops every None, also inside
+examples, so the success examples that show a null are set here, after it ran. And a page
+cursor is signed with this server's secret, so the examples of cursors (and of the Link
+headers that carry them) are made here, with the secret, when the document is.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import FastAPI
+
+from videolikes.catalogue import CatalogueKey, CatalogueQuery
+from videolikes.client_likes import LikedKey
+from videolikes.config import Settings
+from videolikes.cursors import Cursors
+from videolikes.schemas import VIDEO_EXAMPLE
 
 _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
@@ -24,12 +33,18 @@ _NULL_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def serve_corrected_openapi(app: FastAPI) -> None:
+# Where the examples' pages end: after the example video, and after a like of 27 Nov 2026.
+_LIKED_KEY = LikedKey("2026-11-27 12:00:00.000000", uuid.UUID(int=0x5EED))
+
+
+def serve_corrected_openapi(app: FastAPI, settings: Settings) -> None:
     generate = app.openapi
+    cursors = Cursors(settings.ip_hash_secret.get_secret_value().encode())
 
     def openapi() -> dict[str, Any]:
         document = generate()
         _correct(document)
+        _add_page_examples(document["paths"], cursors)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -45,3 +60,44 @@ def _correct(document: dict[str, Any]) -> None:
             if (path, method) in _NULL_EXAMPLES:
                 content = operation["responses"]["200"]["content"]["application/json"]
                 content.update(_NULL_EXAMPLES[(path, method)])
+
+
+def _add_page_examples(paths: dict[str, Any], cursors: Cursors) -> None:
+    videos = paths["/api/videos"]["get"]
+    # Swagger UI sends every parameter's example at once: the cursor is one for the sort and
+    # filters the other examples name.
+    filtered = CatalogueQuery(
+        sort=_example(videos, "sort"),
+        playlist=_example(videos, "playlist"),
+        shorts=_example(videos, "shorts"),
+    )
+    _example_parameter(videos, "cursor", cursors.for_catalogue(filtered, _after_example(filtered)))
+    every_video = CatalogueQuery()
+    first_page = cursors.for_catalogue(every_video, _after_example(every_video))
+    _example_link(videos, f"/api/videos?limit={_example(videos, 'limit')}&cursor={first_page}")
+
+    mine = paths["/api/me/likes"]["get"]
+    liked = cursors.for_liked(_LIKED_KEY)
+    _example_parameter(mine, "cursor", liked)
+    _example_link(mine, f"/api/me/likes?limit={_example(mine, 'limit')}&cursor={liked}")
+
+
+def _after_example(query: CatalogueQuery) -> CatalogueKey:
+    return CatalogueKey(VIDEO_EXAMPLE[query.sort], VIDEO_EXAMPLE["id"])
+
+
+def _parameter(operation: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in operation["parameters"] if p["name"] == name)
+
+
+def _example(operation: dict[str, Any], name: str) -> Any:
+    return _parameter(operation, name)["schema"]["examples"][0]
+
+
+def _example_parameter(operation: dict[str, Any], name: str, value: str) -> None:
+    _parameter(operation, name)["schema"]["examples"] = [value]
+
+
+def _example_link(operation: dict[str, Any], url: str) -> None:
+    headers = operation["responses"]["200"]["headers"]
+    headers["Link"] = {**headers["Link"], "example": f'<{url}>; rel="next"'}

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9_-]{1,50}$"
 INVALID_VIDEO_ID = "Invalid video id: use 1-50 characters of A-Z, a-z, 0-9, _ and -"
+# PostgreSQL text cannot hold NUL, so no stored value has one; refused before any query.
+TEXT_WITHOUT_NUL = r"^[^\x00]*$"
 
 
 VIDEO_EXAMPLE: dict[str, Any] = {

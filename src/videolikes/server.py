@@ -31,6 +31,22 @@ _TOO_LARGE = b"".join(
 )
 
 
+_BAD_REQUEST_BODY = error_body("Invalid HTTP request")
+# What the parser refuses (a malformed request line, an invalid header, a broken chunked body)
+# is answered in JSON, as every other error is.
+_BAD_REQUEST = b"".join(
+    [
+        b"HTTP/1.1 400 Bad Request\r\n",
+        b"content-type: application/json\r\n",
+        b"content-length: " + str(len(_BAD_REQUEST_BODY)).encode("ascii") + b"\r\n",
+        b"x-content-type-options: nosniff\r\n",
+        b"connection: close\r\n",
+        b"\r\n",
+        _BAD_REQUEST_BODY,
+    ]
+)
+
+
 class _HeadTooLarge(Exception):
     pass
 
@@ -74,8 +90,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # Raising from a parser callback is the only way to stop httptools; it surfaces here.
         if self._too_large:
             self._reject()
-        else:
-            super().send_400_response(msg)
+        elif not self.transport.is_closing():
+            self.transport.write(_BAD_REQUEST)
+            self.transport.close()
 
     def _count(self, size: int, *, fields: int) -> None:
         self._progressed = True

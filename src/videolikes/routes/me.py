@@ -9,7 +9,7 @@ from videolikes.errors import BadRequest
 from videolikes.repository import get_or_create_user
 from videolikes.responses import JSONBytes
 from videolikes.routes import error_responses
-from videolikes.routes.paging import Cursor, link_header, next_link
+from videolikes.routes.paging import LINK_HEADER, Cursor, next_link
 from videolikes.schemas import VIDEO_ID_PATTERN, MeOut, UserLikesOut, dump, user_likes_body
 from videolikes.state import app_state
 
@@ -52,7 +52,7 @@ async def get_me(request: Request) -> JSONBytes:
     "ids of the videos this client likes, newest like first, one page at a time; the next "
     "page's URL is in the `Link` header. Never creates a user.",
     responses={
-        200: {"headers": {"Link": link_header("/api/me/likes?limit=20")}},
+        200: {"headers": {"Link": LINK_HEADER}},
         **error_responses(400, 429, 503, bad_request="Invalid ids: at most 100 video ids, got 101"),
     },
 )

@@ -11,15 +11,18 @@ import hashlib
 import html
 from functools import cache
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from string import Template
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from videolikes.state import app_state
 
 STATIC_PACKAGE = ("videolikes", "static")
+# Swagger UI's files for /docs (routes/docs.py), served beside the page's own.
+SWAGGER_UI_PACKAGE = ("fastapi_offline", "static")
 STATIC_PATH = "/static"
 RECAPTCHA_SCRIPT_HOSTS = "https://www.google.com/recaptcha/ https://www.gstatic.com/recaptcha/"
 RECAPTCHA_FRAME_HOSTS = "https://www.google.com/recaptcha/ https://recaptcha.google.com/recaptcha/"
@@ -41,12 +44,13 @@ _RECAPTCHA_POLICY = {
     "style-src": "'self' 'unsafe-inline'",
 }
 
-router = APIRouter(include_in_schema=False)
-
 
 def add_page(app: FastAPI) -> None:
-    app.include_router(router)
-    app.mount(STATIC_PATH, StaticFiles(packages=[STATIC_PACKAGE]), name="static")
+    # On the app itself rather than through an included router, so the request metrics find
+    # its template by the app's own routes.
+    app.add_api_route("/", index, methods=["GET"], include_in_schema=False)
+    static_files = StaticFiles(packages=[STATIC_PACKAGE, SWAGGER_UI_PACKAGE])
+    app.mount(STATIC_PATH, static_files, name="static")
 
 
 def content_security_policy(site_key: str | None) -> str:
@@ -54,7 +58,6 @@ def content_security_policy(site_key: str | None) -> str:
     return "; ".join(f"{name} {value}" for name, value in policy.items())
 
 
-@router.get("/")
 async def index(request: Request) -> Response:
     site_key = app_state(request).settings.recaptcha_site_key or ""
     return Response(
@@ -69,22 +72,27 @@ async def index(request: Request) -> Response:
 
 @cache
 def _render_index(site_key: str) -> bytes:
-    template = Template(_static_text("index.html"))
+    template = Template(static_text("index.html"))
     page = template.substitute(
         recaptcha_site_key=html.escape(site_key, quote=True),
-        style_url=_asset_url("style.css"),
-        script_url=_asset_url("app.js"),
-        icon_url=_asset_url("icon.svg"),
+        style_url=asset_url("style.css"),
+        script_url=asset_url("app.js"),
+        icon_url=asset_url("icon.svg"),
     )
     return page.encode()
 
 
-def _asset_url(name: str) -> str:
-    # The content hash in the query changes with the file, so browsers never run an old
-    # script against a new page after an upgrade.
-    digest = hashlib.sha256(_static_text(name).encode()).hexdigest()[:12]
+@cache
+def asset_url(name: str, package: tuple[str, str] = STATIC_PACKAGE) -> str:
+    """The URL of a file under /static, with its content's hash in the query: it changes with
+    the file, so browsers never run an old script against a new page after an upgrade."""
+    digest = hashlib.sha256(_static_file(package, name).read_bytes()).hexdigest()[:12]
     return f"{STATIC_PATH}/{name}?v={digest}"
 
 
-def _static_text(name: str) -> str:
-    return files(STATIC_PACKAGE[0]).joinpath(STATIC_PACKAGE[1], name).read_text("utf-8")
+def static_text(name: str) -> str:
+    return _static_file(STATIC_PACKAGE, name).read_text("utf-8")
+
+
+def _static_file(package: tuple[str, str], name: str) -> Traversable:
+    return files(package[0]).joinpath(package[1], name)

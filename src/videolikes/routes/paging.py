@@ -21,15 +21,11 @@ IfNoneMatch = Annotated[
         examples=['"5d41402abc4b2a76b9719d911017c592"'],
     ),
 ]
+# The examples of cursors and of the Link header are signed cursors, made with the document
+# (openapi.py): any other text is refused.
 Cursor = Annotated[
     str | None,
-    Query(
-        max_length=512,
-        description="Opaque; copy it from the previous page's Link header",
-        examples=[
-            "WyJ2Iiwidmlld3MiLG51bGwsbnVsbCw5ODc2LCJERU1PMDAwMDAwMTIiXQ.3q2-7w8A1bC9dEf0gHiJkA"
-        ],
-    ),
+    Query(max_length=512, description="Opaque; copy it from the previous page's Link header"),
 ]
 
 ETAG_HEADER = {
@@ -44,13 +40,10 @@ NOT_MODIFIED: dict[str, Any] = {
 }
 
 
-def link_header(first_page: str) -> dict[str, Any]:
-    """How the Link header is documented, with an example URL for this listing."""
-    return {
-        "description": 'The next page, when there is one: `<url>; rel="next"`',
-        "schema": {"type": "string"},
-        "example": f'<{first_page}&cursor=WyJ2Ii...>; rel="next"',
-    }
+LINK_HEADER: dict[str, Any] = {
+    "description": 'The next page, when there is one: `<url>; rel="next"`',
+    "schema": {"type": "string"},
+}
 
 
 def etag_of(body: bytes) -> str:

@@ -13,16 +13,16 @@ from videolikes.routes import bounded_header, error_responses
 from videolikes.routes.likes import VideoId
 from videolikes.routes.paging import (
     ETAG_HEADER,
+    LINK_HEADER,
     MAX_IF_NONE_MATCH_LENGTH,
     NOT_MODIFIED,
     Cursor,
     IfNoneMatch,
     etag_of,
-    link_header,
     next_link,
     with_etag,
 )
-from videolikes.schemas import VIDEO_EXAMPLE, VideoOut, dump, video_to_wire
+from videolikes.schemas import TEXT_WITHOUT_NUL, VIDEO_EXAMPLE, VideoOut, dump, video_to_wire
 from videolikes.state import AppState, app_state
 
 router = APIRouter(prefix="/api/videos", tags=["videos"])
@@ -39,7 +39,12 @@ Limit = Annotated[
 SortBy = Annotated[Sort, Query(description="Highest first, ties by id", examples=["likes"])]
 Playlist = Annotated[
     str | None,
-    Query(max_length=100, description="Only videos of this playlist", examples=["coast"]),
+    Query(
+        max_length=100,
+        pattern=TEXT_WITHOUT_NUL,
+        description="Only videos of this playlist",
+        examples=["coast"],
+    ),
 ]
 Shorts = Annotated[
     bool | None,
@@ -58,7 +63,7 @@ Shorts = Annotated[
     "be that old.",
     responses={
         200: {
-            "headers": {"ETag": ETAG_HEADER, "Link": link_header("/api/videos?limit=7")},
+            "headers": {"ETag": ETAG_HEADER, "Link": LINK_HEADER},
             "content": {"application/json": {"example": [VIDEO_EXAMPLE]}},
         },
         304: NOT_MODIFIED,
