@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_IP_HASH_SECRET = "videolikes-development-secret-change-me"  # noqa: S105
+DEFAULT_DATABASE_TIMEOUT = 5.0
 
 _log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./videolikes.db"
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # A request's whole time with the database: waiting for a connection and its statements.
+    database_timeout: float = Field(default=DEFAULT_DATABASE_TIMEOUT, gt=0, le=60)
     redis_url: str | None = None
 
     recaptcha_secret_key: SecretStr | None = None

@@ -310,7 +310,9 @@ class PostgresLikes:
         )
 
     async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
-        return await self._reads.submit(StatusRead(video_id, ip_hash))
+        # The request's deadline covers its wait for a batch too, not only the batch's own.
+        async with self._database.deadline():
+            return await self._reads.submit(StatusRead(video_id, ip_hash))
 
     async def _read_batch(self, reads: Sequence[StatusRead]) -> list[bool | None]:
         record_like_batch("status", len(reads))
@@ -323,13 +325,17 @@ class PostgresLikes:
             return await write_likes(conn, writes)
 
     async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        return await self._writes.submit(LikeWrite(LikeOp.TOGGLE, video_id, ip_hash))
+        return await self._write(LikeWrite(LikeOp.TOGGLE, video_id, ip_hash))
 
     async def like(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        return await self._writes.submit(LikeWrite(LikeOp.LIKE, video_id, ip_hash))
+        return await self._write(LikeWrite(LikeOp.LIKE, video_id, ip_hash))
 
     async def unlike(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        return await self._writes.submit(LikeWrite(LikeOp.UNLIKE, video_id, ip_hash))
+        return await self._write(LikeWrite(LikeOp.UNLIKE, video_id, ip_hash))
+
+    async def _write(self, write: LikeWrite) -> LikeChange:
+        async with self._database.deadline():
+            return await self._writes.submit(write)
 
     async def aclose(self) -> None:
         await self._reads.aclose()
@@ -348,11 +354,11 @@ class SqliteLikes:
         self._database = database
 
     async def status(self, *, video_id: str, ip_hash: str) -> bool | None:
-        async with self._database.unit_of_work() as conn:
+        async with self._database.read() as conn:
             return await like_status(conn, video_id=video_id, ip_hash=ip_hash)
 
     async def toggle(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        async with self._database.unit_of_work() as conn:
+        async with self._database.write() as conn:
             return await self._toggle(conn, video_id=video_id, ip_hash=ip_hash)
 
     async def _toggle(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
@@ -383,11 +389,11 @@ class SqliteLikes:
         return LikeChange(video_found=True, liked=True, changed=True)
 
     async def like(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        async with self._database.unit_of_work() as conn:
+        async with self._database.write() as conn:
             return await self._like(conn, video_id=video_id, ip_hash=ip_hash)
 
     async def unlike(self, *, video_id: str, ip_hash: str) -> LikeChange:
-        async with self._database.unit_of_work() as conn:
+        async with self._database.write() as conn:
             return await self._unlike(conn, video_id=video_id, ip_hash=ip_hash)
 
     async def _like(self, conn: AsyncConnection, *, video_id: str, ip_hash: str) -> LikeChange:
