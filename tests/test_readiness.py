@@ -91,3 +91,11 @@ async def test_a_missing_table_in_a_migrated_database_is_still_a_500(database_ur
             async with database.transaction() as conn:
                 await conn.exec_driver_sql("ALTER TABLE video_likes_gone RENAME TO video_likes")
     assert response.status_code == 500
+
+
+async def test_ready_connects_with_sqlalchemys_own_url_options(postgres_url: str) -> None:
+    # As behind a transaction-mode pooler: options for SQLAlchemy's statement cache, not asyncpg.
+    settings = make_settings(f"{postgres_url}?prepared_statement_cache_size=0")
+    async with running_app(settings) as api, api.client() as client:
+        response = await client.get("/ready")
+    assert (response.status_code, response.json()) == (200, {"status": "ready"})

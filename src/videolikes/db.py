@@ -39,6 +39,7 @@ _POSTGRES_SERVER_SETTINGS = {
     # plan per batch is cheap.
     "plan_cache_mode": "force_custom_plan",
 }
+_SQLALCHEMY_URL_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
 # An execution option of the SQLite read unit's connections: their transactions take no lock.
 _READ_ONLY = "videolikes_read_only"
 
@@ -197,6 +198,9 @@ class Database:
         """PostgreSQL only: a new connection outside the pool and its queue, for a check that
         must not wait behind requests. The caller bounds the wait and terminate()s it."""
         args, options = self.engine.dialect.create_connect_args(self.engine.url)
+        # The URL's options that are SQLAlchemy's own, for its statement cache, not asyncpg's.
+        for option in _SQLALCHEMY_URL_OPTIONS:
+            options.pop(option, None)
         return await asyncpg.connect(*args, **options, server_settings=_POSTGRES_SERVER_SETTINGS)
 
     async def dispose(self) -> None:
