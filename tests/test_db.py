@@ -169,3 +169,16 @@ async def _timed_get(client: httpx.AsyncClient, path: str) -> tuple[int, float]:
     started = time.monotonic()
     response = await client.get(path)
     return response.status_code, time.monotonic() - started
+
+
+async def test_a_sqlite_write_locked_out_past_its_deadline_is_503(sqlite_url: str) -> None:
+    async with opened_database(sqlite_url, demo=True):
+        pass
+    settings = make_settings(sqlite_url, database_timeout=0.5)
+    async with running_app(settings) as api, api.client() as client:
+        with _write_lock_held_elsewhere(sqlite_url):
+            started = time.monotonic()
+            response = await client.post(LIKE)
+            elapsed = time.monotonic() - started
+    assert (response.status_code, response.json()) == (503, {"error": "Service unavailable"})
+    assert elapsed < 2.5

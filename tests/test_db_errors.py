@@ -4,6 +4,7 @@ parameters, not asyncpg's or PostgreSQL's messages that quote them, not aiosqlit
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +16,7 @@ from served import served
 from sqlalchemy import text
 
 from videolikes.db import Database, create_engine
+from videolikes.db_errors import unavailable_reason
 from videolikes.logging_setup import JsonFormatter, TextFormatter
 
 # What a client sent, in a form no log line has any other reason to contain.
@@ -100,3 +102,63 @@ def _formatted(error: BaseException) -> list[str]:
         record.exc_text = None
         lines.append(formatter.format(record))
     return lines
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            asyncpg.InvalidPasswordError('password authentication failed for user "app"'),
+            'password authentication failed for user "app"',
+        ),
+        (asyncpg.TooManyConnectionsError("sorry, too many clients already"), None),
+        (ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"), None),
+    ],
+)
+def test_errors_of_a_database_that_cannot_serve_have_a_reason(
+    error: Exception, reason: str | None
+) -> None:
+    wrapped = _wrapped(error)
+    found = unavailable_reason(wrapped)
+    assert found is not None
+    if reason is not None:
+        assert found == reason
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.UndefinedTableError('relation "videos" does not exist'),
+        asyncpg.DataError("invalid input for query argument $1"),
+        asyncpg.UniqueViolationError("duplicate key value violates unique constraint"),
+        sqlite3.OperationalError("no such table: videos"),
+        ValueError("a bug"),
+    ],
+)
+def test_other_errors_are_not_unavailability(error: Exception) -> None:
+    assert unavailable_reason(_wrapped(error)) is None
+
+
+def test_a_sqlite_file_locked_by_another_writer_is_unavailability(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    waiter = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError) as locked:
+            waiter.execute("BEGIN IMMEDIATE")
+    finally:
+        holder.close()
+        waiter.close()
+    assert unavailable_reason(_wrapped(locked.value)) == "database is locked"
+
+
+def _wrapped(error: Exception) -> Exception:
+    """As SQLAlchemy raises it: its own error, caused by the driver's."""
+    try:
+        try:
+            raise error
+        except Exception as cause:
+            raise sqlalchemy.exc.DBAPIError("SELECT 1", None, cause) from cause
+    except sqlalchemy.exc.DBAPIError as wrapper:
+        return wrapper
