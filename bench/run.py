@@ -73,7 +73,7 @@ def _estimate_seconds(args: argparse.Namespace, scenario_count: int) -> float:
     return float(_OVERHEAD_SECONDS[args.scale] + args.runs * per_run)
 
 
-def _migrate(url: str, log: Path) -> None:
+def migrate(url: str, log: Path) -> None:
     videolikes = str(Path(sys.executable).with_name("videolikes"))
     with log.open("ab") as output:
         subprocess.run(
@@ -85,7 +85,7 @@ def _migrate(url: str, log: Path) -> None:
         )
 
 
-def _server_env(url: str, extra: list[str]) -> dict[str, str]:
+def server_env(url: str, extra: list[str]) -> dict[str, str]:
     env = {
         "DATABASE_URL": url,
         # wrk connects from 127.0.0.1 and names each request's client in X-Forwarded-For.
@@ -158,13 +158,13 @@ def main() -> None:
     pgbench: dict[str, list[loadgen.PgbenchResult]] = {"status": [], "toggle": []}
     data.recreate_database(args.admin_url, args.database)
     try:
-        _migrate(url, log)
+        migrate(url, log)
         print(f"loading {scale.videos:,} videos, {scale.users:,} users, {scale.likes:,} likes")
         loaded = data.load(url, scale, BENCH_IP_HASH_SECRET)
         print(f"  loaded in {loaded:.0f} s", flush=True)
         for run in range(1, args.runs + 1):
             with Server(
-                workers=args.workers, env=_server_env(url, args.env), log_path=log
+                workers=args.workers, env=server_env(url, args.env), log_path=log
             ) as server:
                 for item in scenarios(scale, server.base_url):
                     if only and item.key not in only:

@@ -12,7 +12,7 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ import pytest
 from alembic import command
 from asgi_lifespan import LifespanManager
 from fake_recaptcha import FakeRecaptcha, fake_recaptcha
+from pg_cluster import PostgresCluster, cluster_template, throwaway_cluster, unavailable_reason
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -125,6 +126,24 @@ async def empty_postgres() -> AsyncIterator[str]:
     """A brand-new, empty PostgreSQL database of this test's own."""
     async with throwaway_postgres("videolikes_empty") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def pg_cluster_template() -> Iterator[Path]:
+    reason = unavailable_reason()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"no throwaway PostgreSQL cluster: {reason}; CI requires it")
+        pytest.skip(f"no throwaway PostgreSQL cluster: {reason}")
+    with cluster_template() as template:
+        yield template
+
+
+@pytest.fixture
+def pg_cluster(pg_cluster_template: Path) -> Iterator[PostgresCluster]:
+    """A PostgreSQL server of this test's own, to stop, restart or freeze; removed after."""
+    with throwaway_cluster(template=pg_cluster_template) as cluster:
+        yield cluster
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

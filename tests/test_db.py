@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
+import httpx
 import pytest
 from conftest import (
     RunningApp,
@@ -15,7 +20,8 @@ from conftest import (
 
 from videolikes.db import Database, create_engine
 
-LIKE = "/api/videos/DEMO00000001/like"
+VIDEO = "DEMO00000001"
+LIKE = f"/api/videos/{VIDEO}/like"
 
 
 async def _terminate_service_connections(database: Database) -> None:
@@ -99,3 +105,80 @@ async def test_a_libpq_database_url_is_served_through_asyncpg(
 )
 def test_database_urls_name_an_asyncio_driver(url: str, served_as: str) -> None:
     assert make_settings(url).database_url == served_as
+
+
+@pytest.fixture
+async def sqlite_api(sqlite_url: str) -> AsyncIterator[RunningApp]:
+    async with opened_database(sqlite_url, demo=True):
+        pass
+    # A writer waits this long for the lock; the reads must not wait at all.
+    settings = make_settings(sqlite_url, database_timeout=3, videos_cache_seconds=0)
+    async with running_app(settings) as api:
+        yield api
+
+
+@contextmanager
+def _write_lock_held_elsewhere(url: str) -> Iterator[None]:
+    """Another process's writer, mid-transaction: it holds SQLite's write lock."""
+    holder = sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("UPDATE videos SET views = views + 1")
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+SQLITE_READS = [
+    f"/api/videos/{VIDEO}/like",
+    "/api/videos",
+    "/api/videos?limit=3",
+    f"/api/videos/{VIDEO}",
+    f"/api/me/likes?ids={VIDEO}",
+    "/api/me/likes",
+]
+
+
+async def test_sqlite_reads_do_not_wait_for_another_process_writing(
+    sqlite_api: RunningApp, sqlite_url: str
+) -> None:
+    async with sqlite_api.client() as client:
+        with _write_lock_held_elsewhere(sqlite_url):
+            timed = [await _timed_get(client, path) for path in SQLITE_READS]
+    assert [status for status, _ in timed] == [200] * len(SQLITE_READS)
+    assert max(seconds for _, seconds in timed) < 1.0
+
+
+async def test_sqlite_reads_do_not_queue_behind_a_write_waiting_for_the_lock(
+    sqlite_api: RunningApp, sqlite_url: str
+) -> None:
+    async with sqlite_api.client() as client:
+        with _write_lock_held_elsewhere(sqlite_url):
+            waiting_write = asyncio.create_task(client.post(LIKE))
+            await asyncio.sleep(0.3)
+            timed = [await _timed_get(client, path) for path in SQLITE_READS]
+            assert not waiting_write.done()
+        # The lock is free again before the writer's deadline: it writes.
+        assert (await waiting_write).status_code == 200
+    assert [status for status, _ in timed] == [200] * len(SQLITE_READS)
+    assert max(seconds for _, seconds in timed) < 1.0
+
+
+async def _timed_get(client: httpx.AsyncClient, path: str) -> tuple[int, float]:
+    started = time.monotonic()
+    response = await client.get(path)
+    return response.status_code, time.monotonic() - started
+
+
+async def test_a_sqlite_write_locked_out_past_its_deadline_is_503(sqlite_url: str) -> None:
+    async with opened_database(sqlite_url, demo=True):
+        pass
+    settings = make_settings(sqlite_url, database_timeout=0.5)
+    async with running_app(settings) as api, api.client() as client:
+        with _write_lock_held_elsewhere(sqlite_url):
+            started = time.monotonic()
+            response = await client.post(LIKE)
+            elapsed = time.monotonic() - started
+    assert (response.status_code, response.json()) == (503, {"error": "Service unavailable"})
+    assert elapsed < 2.5

@@ -6,8 +6,9 @@ go to tests/artifacts/.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,8 +158,9 @@ def test_like_of_a_video_deleted_meanwhile_says_so_and_restores_the_button(
 
 
 def test_server_error_is_shown_and_the_true_state_kept_until_the_database_is_back(
-    server: Server, page: Page
+    start_server: ServerFactory, page: Page
 ) -> None:
+    server = start_server(DATABASE_TIMEOUT="1")
     catalogue = server.get("/api/videos")
     visit = open_page(page, server.url, len(catalogue))
     video = catalogue[0]["id"]
@@ -168,18 +170,19 @@ def test_server_error_is_shown_and_the_true_state_kept_until_the_database_is_bac
     expect(button).to_have_attribute("aria-pressed", "true")
     liked_count = visit.likes_shown(video)
 
-    # The server's queries now fail inside the database: a real 503 from the real server.
-    server.sql("ALTER TABLE video_likes RENAME TO video_likes_away")
-    visit.click_like(video)
-    expect(error).to_have_text(
-        "The server could not save your like (503: Service unavailable). Try again later."
-    )
-    expect(button).to_have_attribute("aria-pressed", "true")
-    assert visit.likes_shown(video) == liked_count
-    ARTIFACTS.mkdir(exist_ok=True)
-    visit.card(video).screenshot(path=ARTIFACTS / "page-server-error.png")
+    # Another process holds the database's write lock past the server's DATABASE_TIMEOUT:
+    # a real 503 from the real server.
+    with closing(sqlite3.connect(server.database, isolation_level=None)) as other_writer:
+        other_writer.execute("BEGIN IMMEDIATE")
+        visit.click_like(video)
+        expect(error).to_have_text(
+            "The server could not save your like (503: Service unavailable). Try again later."
+        )
+        expect(button).to_have_attribute("aria-pressed", "true")
+        assert visit.likes_shown(video) == liked_count
+        ARTIFACTS.mkdir(exist_ok=True)
+        visit.card(video).screenshot(path=ARTIFACTS / "page-server-error.png")
 
-    server.sql("ALTER TABLE video_likes_away RENAME TO video_likes")
     visit.click_like(video)
     expect(error).to_be_empty()
     expect(button).to_have_attribute("aria-pressed", "false")

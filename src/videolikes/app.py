@@ -19,11 +19,13 @@ from videolikes.cache import TimedBody
 from videolikes.captcha import recaptcha_client
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
-from videolikes.db import DRIVER_CONNECTION_ERRORS, Database, create_engine
-from videolikes.errors import AppError, ServiceUnavailable
+from videolikes.db import Database, create_engine
+from videolikes.db_errors import describe, is_missing_schema_object, unavailable_reason
+from videolikes.errors import AppError, DatabaseUnavailable, ServiceUnavailable
 from videolikes.identity import ClientIdentity
 from videolikes.legacy_identity import LegacyIdentity
 from videolikes.likes import LikeService
+from videolikes.log_throttle import ThrottledLog
 from videolikes.logging_setup import configure_logging
 from videolikes.methods import allow_header
 from videolikes.metrics import (
@@ -45,20 +47,9 @@ from videolikes.routes.likes import add_like_routes
 from videolikes.routes.page import add_page
 from videolikes.schemas import INVALID_VIDEO_ID
 from videolikes.slashes import redirect_trailing_slashes
-from videolikes.state import AppState
+from videolikes.state import AppState, app_state
 
 _log = logging.getLogger(__name__)
-
-# Errors that mean "the database is not there" rather than "this request is wrong".
-DATABASE_UNAVAILABLE = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    ConnectionError,
-    TimeoutError,
-    *DRIVER_CONNECTION_ERRORS,
-)
-
 
 _GC_YOUNG_THRESHOLD = 50_000
 # A start must not wait on a silent database: unknown means look (the safe side).
@@ -76,9 +67,9 @@ async def _legacy_identity(settings: Settings, database: Database) -> LegacyIden
     if settings.legacy_identity == "on":
         return legacy
     try:
-        async with asyncio.timeout(_LEGACY_CHECK_SECONDS), database.unit_of_work() as conn:
+        async with asyncio.timeout(_LEGACY_CHECK_SECONDS), database.read() as conn:
             remain = await legacy_users_remain(conn)
-    except (*DATABASE_UNAVAILABLE, sqlalchemy.exc.ProgrammingError):
+    except (TimeoutError, DatabaseUnavailable, sqlalchemy.exc.DBAPIError):
         # Unknown (the database is down, or not migrated yet): looking is the safe side.
         _log.warning("could not tell whether users of the original service remain; looking")
         return legacy
@@ -94,9 +85,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.warn_about_development_defaults()
-        database = Database(create_engine(settings))
+        database = Database(create_engine(settings), timeout=settings.database_timeout)
         observe_pool(database.engine)
         readiness = Readiness(database, settings.redis_url)
+        # What would keep this process from serving (a schema never migrated, a database
+        # that does not answer) is said now, once, rather than first by a failed request.
+        await readiness.problems()
         secret = settings.recaptcha_secret_key
         async with (
             recaptcha_client(settings.recaptcha_max_connections) as http_client,
@@ -192,19 +186,35 @@ def _add_error_handlers(app: FastAPI) -> None:
             response.headers["Allow"] = allow_header(request.scope)
         return response
 
+    database_log = ThrottledLog(_log)
+
     async def database_unavailable(_: Request, exc: Exception) -> Response:
-        _log.error("database unavailable: %s", type(exc).__name__)
+        assert isinstance(exc, DatabaseUnavailable)
+        database_log.error(f"database unavailable: {exc.reason}")
         return error_response(ServiceUnavailable.status_code, ServiceUnavailable.message)
 
-    async def unexpected(_: Request, exc: Exception) -> Response:
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return with_security_headers(await _unexpected_answer(request, exc))
+
+    async def _unexpected_answer(request: Request, exc: Exception) -> Response:
+        reason = unavailable_reason(exc)
+        if reason is not None:
+            return await database_unavailable(request, DatabaseUnavailable(reason))
+        if is_missing_schema_object(exc):
+            schema = await app_state(request).readiness.schema_problem()
+            if schema is not None:
+                database_log.error(
+                    f"database unavailable: its schema is {schema} ({describe(exc)}): "
+                    "run videolikes db upgrade"
+                )
+                return error_response(ServiceUnavailable.status_code, ServiceUnavailable.message)
         _log.exception("unexpected error", exc_info=exc)
-        return with_security_headers(error_response(500, "Internal server error"))
+        return error_response(500, "Internal server error")
 
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(RequestValidationError, invalid_input)
     app.add_exception_handler(HTTPException, http_error)
-    for error_type in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(error_type, database_unavailable)
+    app.add_exception_handler(DatabaseUnavailable, database_unavailable)
     app.add_exception_handler(Exception, unexpected)
 
 

@@ -277,7 +277,7 @@ def db_identities() -> None:
     settings = _settings()
 
     async def run() -> tuple[int, int]:
-        async with migrated_database(settings) as database, database.unit_of_work() as conn:
+        async with migrated_database(settings) as database, database.read() as conn:
             return await count_users(conn)
 
     waiting, total = asyncio.run(run())

@@ -79,7 +79,7 @@ def upgrade_database(settings: Settings) -> Upgrade:
 async def _revision(settings: Settings) -> str | None:
     database = Database(create_engine(settings))
     try:
-        async with database.unit_of_work() as conn:
+        async with database.read() as conn:
             return await conn.run_sync(current_revision)
     finally:
         await database.dispose()
@@ -97,7 +97,7 @@ async def migrated_database(settings: Settings) -> AsyncIterator[Database]:
     with database_errors(settings.database_url):
         database = Database(create_engine(settings))
         try:
-            async with database.unit_of_work() as conn:
+            async with database.read() as conn:
                 revision = await conn.run_sync(current_revision)
             if revision is None:
                 adopt = (

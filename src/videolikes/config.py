@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError
 from videolikes.legacy_identity import ORIGINAL_SALT
 
 DEVELOPMENT_IP_HASH_SECRET = "videolikes-development-secret-change-me"  # noqa: S105
+DEFAULT_DATABASE_TIMEOUT = 5.0
 
 _log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./videolikes.db"
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # A request's whole time with the database: waiting for a connection and its statements.
+    database_timeout: float = Field(default=DEFAULT_DATABASE_TIMEOUT, gt=0, le=60)
     redis_url: str | None = None
 
     # validate_default: production refuses the defaults, so they are checked too.

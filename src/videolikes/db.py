@@ -1,67 +1,83 @@
-"""Engines and units of work: the one place that commits or rolls back."""
+"""Engines and units of work: the one place that commits or rolls back.
+
+A request reads through read() and writes through write(); commands (imports, reconcile) run
+multi-statement transactions through transaction(). A request's unit runs under one deadline
+that covers waiting for a connection and its statements, and a database that cannot serve,
+that deadline included, surfaces as DatabaseUnavailable.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
-from videolikes.config import Settings
-
-# asyncpg's own "the server or the connection is gone" errors. InternalClientError is among
-# them: a connection the server terminated while it sat idle in the pool fails with it
-# ("cannot switch to state ...") when its next statement races the closing socket.
-DRIVER_CONNECTION_ERRORS = (
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InternalClientError,
-)
-# Errors after which an asyncpg connection cannot be trusted again.
-BROKEN_CONNECTION = (OSError, *DRIVER_CONNECTION_ERRORS)
+from videolikes.config import DEFAULT_DATABASE_TIMEOUT, Settings
+from videolikes.db_errors import unavailable_reason
+from videolikes.errors import DatabaseUnavailable
 
 POSTGRES_CONNECT_TIMEOUT = 5.0
+# Commands' statements; a request's are bounded sooner by DATABASE_TIMEOUT.
 POSTGRES_STATEMENT_TIMEOUT = 15.0
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Readers besides the one writer: WAL lets them read while it writes.
+SQLITE_READERS = 3
+
+_POSTGRES_SERVER_SETTINGS = {
+    "application_name": "videolikes",
+    # Every statement planned with its own values and the tables as they are now. A cached
+    # generic plan is made once per connection, maybe while users and video_likes were nearly
+    # empty, and then scans them whole as they grow (seen: PostgreSQL's CPU per write doubled
+    # within 20 s of load on a fresh database). The hot statements serve whole batches, so one
+    # plan per batch is cheap.
+    "plan_cache_mode": "force_custom_plan",
+}
+_SQLALCHEMY_URL_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
+# An execution option of the SQLite read unit's connections: their transactions take no lock.
+_READ_ONLY = "videolikes_read_only"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        return _create_sqlite_engine(settings.database_url)
-    return create_async_engine(
+        return _create_sqlite_engine(settings.database_url, busy_timeout=settings.database_timeout)
+    engine = create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=0,
         pool_timeout=POSTGRES_CONNECT_TIMEOUT,
         pool_pre_ping=False,
+        # Values from query strings reach statements; they stay out of errors and logs.
+        hide_parameters=True,
         connect_args={
             "timeout": POSTGRES_CONNECT_TIMEOUT,
             "command_timeout": POSTGRES_STATEMENT_TIMEOUT,
-            "server_settings": {
-                "application_name": "videolikes",
-                # Every statement planned with its own values and the tables as they are now.
-                # A cached generic plan is made once per connection, maybe while users and
-                # video_likes were nearly empty, and then scans them whole as they grow (seen:
-                # PostgreSQL's CPU per write doubled within 20 s of load on a fresh database).
-                # The hot statements serve whole batches, so one plan per batch is cheap.
-                "plan_cache_mode": "force_custom_plan",
-            },
+            "server_settings": _POSTGRES_SERVER_SETTINGS,
         },
     )
 
+    @event.listens_for(engine.sync_engine, "invalidate")
+    def _cut_off(_dbapi_connection: Any, record: ConnectionPoolEntry, _error: Any) -> None:
+        # A connection is dropped for good when its state is unknown: a statement cancelled
+        # midway (a deadline, a client gone) or a server gone. Cut off at once: SQLAlchemy's
+        # polite goodbye that follows would wait up to 2 s for a server that may not answer.
+        driver = record.driver_connection
+        if driver is not None:
+            driver.terminate()
 
-def _create_sqlite_engine(url: str) -> AsyncEngine:
-    # One connection per process: SQLite serialises writers anyway, and queueing them here
-    # instead of in the file lock means no SQLITE_BUSY inside one process.
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
+    return engine
+
+
+def _create_sqlite_engine(url: str, *, busy_timeout: float) -> AsyncEngine:
+    engine = create_async_engine(
+        url, pool_size=1 + SQLITE_READERS, max_overflow=0, pool_timeout=30, hide_parameters=True
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -71,14 +87,20 @@ def _create_sqlite_engine(url: str) -> AsyncEngine:
             "journal_mode=WAL",
             "synchronous=NORMAL",
             "foreign_keys=ON",
-            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            # A writer waits for another process's lock no longer than a request may wait.
+            f"busy_timeout={round(busy_timeout * 1000)}",
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(connection: Connection) -> None:
-        # Take the write lock up front so that several worker processes queue on
+    def _begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(_READ_ONLY):
+            # A deferred transaction: one snapshot of the last commit, and in WAL mode no
+            # lock that a writer holds can stop it.
+            connection.exec_driver_sql("BEGIN")
+            return
+        # Writers take the write lock up front so that several worker processes queue on
         # busy_timeout instead of failing when a read lock cannot be upgraded.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -86,61 +108,122 @@ def _create_sqlite_engine(url: str) -> AsyncEngine:
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout: float = DEFAULT_DATABASE_TIMEOUT) -> None:
         self.engine = engine
+        self.timeout = timeout
         self.is_sqlite = engine.dialect.name == "sqlite"
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         # Requests wait for a connection here, first come first served. The pool's own queue
         # lets a newcomer take a connection just handed to a waiter, which then queues again
         # at the back: under steady load a few requests starved for half a second while the
         # median waited 10 ms. With no more holders than connections, nobody waits in there.
         pool = engine.pool
         self._turns = asyncio.Semaphore(pool.size() if isinstance(pool, QueuePool) else 1)
+        self._write_turn: AbstractAsyncContextManager[Any]
+        if self.is_sqlite:
+            self._reads = engine.execution_options(**{_READ_ONLY: True})
+            self._writes = engine
+            # SQLite serialises writers anyway; queueing them here rather than in the file
+            # lock means no SQLITE_BUSY within one process, and no reader queues behind them.
+            self._write_turn = asyncio.Semaphore(1)
+        else:
+            # Every hot-path operation is a single statement: autocommit spares each request
+            # its BEGIN and COMMIT round trips.
+            self._reads = self._writes = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._write_turn = nullcontext()
 
     @asynccontextmanager
-    async def _connect(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-        async with self._turns, engine.connect() as connection:
-            yield connection
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A request's reads. On SQLite one deferred transaction: it never waits for a writer."""
+        async with self.deadline(), self._connect(self._reads, begin=self.is_sqlite) as conn:
+            yield conn
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncConnection]:
-        """Where each repository call is atomic.
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A request's writes, atomic per repository call.
 
-        On PostgreSQL every hot-path operation is a single statement, so the connection runs in
-        autocommit and each request costs no BEGIN/COMMIT round trips. On SQLite the block is one
+        On PostgreSQL every statement commits on its own. On SQLite the block is one
         serialised transaction, committed when it succeeds and rolled back when it raises.
         """
-        if self.is_sqlite:
-            async with self.transaction() as connection:
-                yield connection
-            return
-        async with self._connect(self._autocommit) as connection:
-            yield connection
+        async with (
+            self.deadline(),
+            self._write_turn,
+            self._connect(self._writes, begin=self.is_sqlite) as conn,
+        ):
+            yield conn
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
         """PostgreSQL only: a pooled asyncpg connection in autocommit, for the hot paths.
 
         Executing through SQLAlchemy's Connection and Result costs more CPU per request than
-        the statement costs PostgreSQL; the pool, its limits and its timeouts stay shared.
+        the statement costs PostgreSQL; the pool, its limits and its deadline stay shared.
         """
-        async with self._turns:
-            pooled = await self._autocommit.raw_connection()
+        async with self.deadline(), self._turns:
+            pooled = await self._writes.raw_connection()
             try:
                 yield pooled.driver_connection
-            except BROKEN_CONNECTION as exc:
-                # The pool cannot see what happened on the raw connection: tell it to drop this
-                # one (closing it awaits the driver, hence inside SQLAlchemy's greenlet).
-                await greenlet_spawn(pooled.invalidate, exc)
+            except BaseException as exc:
+                # The pool cannot see what happened on the raw connection.
+                if _untrustworthy(exc):
+                    # Closing it awaits the driver, hence inside SQLAlchemy's greenlet.
+                    await greenlet_spawn(pooled.invalidate, exc)
                 raise
             finally:
                 pooled.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A multi-statement transaction on either database; commits on success."""
-        async with self._connect(self.engine) as connection, connection.begin():
-            yield connection
+        """A multi-statement transaction on either database, for commands; commits on success."""
+        async with self._write_turn, self._connect(self.engine, begin=True) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def deadline(self) -> AsyncIterator[None]:
+        """Bound the block by DATABASE_TIMEOUT; a database that cannot serve in it, or at all,
+        raises DatabaseUnavailable."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                yield
+        except DatabaseUnavailable:
+            raise
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(f"no answer within {self.timeout:g} s") from exc
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is None:
+                raise
+            raise DatabaseUnavailable(reason) from exc
+
+    async def open_probe_connection(self) -> asyncpg.Connection:
+        """PostgreSQL only: a new connection outside the pool and its queue, for a check that
+        must not wait behind requests. The caller bounds the wait and terminate()s it."""
+        args, options = self.engine.dialect.create_connect_args(self.engine.url)
+        # The URL's options that are SQLAlchemy's own, for its statement cache, not asyncpg's.
+        for option in _SQLALCHEMY_URL_OPTIONS:
+            options.pop(option, None)
+        return await asyncpg.connect(*args, **options, server_settings=_POSTGRES_SERVER_SETTINGS)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _connect(self, engine: AsyncEngine, *, begin: bool) -> AsyncIterator[AsyncConnection]:
+        async with self._turns, engine.connect() as connection:
+            try:
+                if begin:
+                    async with connection.begin():
+                        yield connection
+                else:
+                    yield connection
+            except BaseException as exc:
+                # SQLAlchemy drops the connection itself when a statement is cancelled or the
+                # server is gone; not when the cancellation comes between statements.
+                if _untrustworthy(exc) and not connection.invalidated:
+                    await connection.invalidate(exc)
+                raise
+
+
+def _untrustworthy(exc: BaseException) -> bool:
+    """After this, a connection's state is unknown: a statement cancelled midway (a deadline,
+    a client gone) or a server that went away."""
+    return not isinstance(exc, Exception) or unavailable_reason(exc) is not None

@@ -66,3 +66,11 @@ class TooManyRequests(AppError):
 class ServiceUnavailable(AppError):
     status_code = 503
     message = "Service unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot serve now; `reason` says why, for the log (never a secret)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason

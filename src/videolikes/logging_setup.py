@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import orjson
 
+from videolikes.db_errors import involves_database, safe_traceback
+
 # Set by the request middleware for the duration of one request; "-" outside requests.
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -40,7 +42,18 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class TextFormatter(logging.Formatter):
+class _SafeTracebacks(logging.Formatter):
+    """A database error's traceback leaves out every message that may quote a statement's
+    values (videolikes.db_errors); any other is Python's own."""
+
+    def formatException(self, ei: Any) -> str:
+        error = ei[1]
+        if isinstance(error, BaseException) and involves_database(error):
+            return safe_traceback(error).rstrip("\n")
+        return super().formatException(ei)
+
+
+class TextFormatter(_SafeTracebacks):
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
         self._timestamp = _UtcTimestamps()
@@ -49,7 +62,7 @@ class TextFormatter(logging.Formatter):
         return self._timestamp(record.created)
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(_SafeTracebacks):
     """One JSON object per line; a record's `extra={"fields": {...}}` become top-level keys."""
 
     def __init__(self) -> None:
@@ -94,3 +107,5 @@ def configure_logging(level: str, log_format: Literal["text", "json"]) -> None:
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # aiosqlite logs every call it runs, with the statement's values, at DEBUG.
+    logging.getLogger("aiosqlite").setLevel(max(root.level, logging.INFO))

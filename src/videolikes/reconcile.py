@@ -25,7 +25,7 @@ async def drifted_videos(
     """Every video whose counter differs from its rows, a page at a time, in id order."""
     after = ""
     while True:
-        async with database.unit_of_work() as conn:
+        async with database.read() as conn:
             page = await counter_page(conn, after=after, limit=page_size)
         if not page:
             return

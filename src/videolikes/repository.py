@@ -404,7 +404,9 @@ class PostgresLikes:
         )
 
     async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
-        return await self._reads.submit(StatusRead(video_id, client))
+        # The request's deadline covers its wait for a batch too, not only the batch's own.
+        async with self._database.deadline():
+            return await self._reads.submit(StatusRead(video_id, client))
 
     async def _read_batch(self, reads: Sequence[StatusRead]) -> list[bool | None]:
         record_like_batch("status", len(reads))
@@ -417,13 +419,17 @@ class PostgresLikes:
             return await write_likes(conn, writes)
 
     async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        return await self._writes.submit(LikeWrite(LikeOp.TOGGLE, video_id, client))
+        return await self._write(LikeWrite(LikeOp.TOGGLE, video_id, client))
 
     async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        return await self._writes.submit(LikeWrite(LikeOp.LIKE, video_id, client))
+        return await self._write(LikeWrite(LikeOp.LIKE, video_id, client))
 
     async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        return await self._writes.submit(LikeWrite(LikeOp.UNLIKE, video_id, client))
+        return await self._write(LikeWrite(LikeOp.UNLIKE, video_id, client))
+
+    async def _write(self, write: LikeWrite) -> LikeChange:
+        async with self._database.deadline():
+            return await self._writes.submit(write)
 
     async def aclose(self) -> None:
         await self._reads.aclose()
@@ -442,11 +448,11 @@ class SqliteLikes:
         self._database = database
 
     async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
-        async with self._database.unit_of_work() as conn:
+        async with self._database.read() as conn:
             return await like_status(conn, video_id=video_id, client=client)
 
     async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        async with self._database.unit_of_work() as conn:
+        async with self._database.write() as conn:
             return await self._toggle(conn, video_id=video_id, client=client)
 
     async def _toggle(
@@ -479,11 +485,11 @@ class SqliteLikes:
         return LikeChange(video_found=True, liked=True, changed=True)
 
     async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        async with self._database.unit_of_work() as conn:
+        async with self._database.write() as conn:
             return await self._like(conn, video_id=video_id, client=client)
 
     async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        async with self._database.unit_of_work() as conn:
+        async with self._database.write() as conn:
             return await self._unlike(conn, video_id=video_id, client=client)
 
     async def _like(

@@ -15,6 +15,11 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+# Alembic's own record (its default table), read directly where it is read often: Alembic's
+# MigrationContext logs two INFO lines each time it is made.
+REVISION_QUERY = "SELECT version_num FROM alembic_version"
+
+
 def current_revision(connection: Connection) -> str | None:
     """The revision recorded in the database; None when it has never been migrated."""
     return MigrationContext.configure(connection).get_current_revision()

@@ -38,7 +38,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size", examples=[20
 )
 async def get_me(request: Request) -> JSONBytes:
     state = app_state(request)
-    async with state.database.unit_of_work() as conn:
+    async with state.database.write() as conn:
         user = await get_or_create_user(conn, client=state.identity.keys(request.scope))
     return JSONBytes(dump({"id": str(user.id), "username": user.username}))
 

@@ -86,7 +86,7 @@ async def get_videos(
     if limit is None and cursor is None and query == WHOLE_CATALOGUE:
         return await _whole_catalogue_answer(state, if_none_match)
     after = None if cursor is None else state.cursors.catalogue_key(cursor, query)
-    async with state.database.unit_of_work() as conn:
+    async with state.database.read() as conn:
         page = await video_page(conn, query, after=after, limit=limit)
     headers = {}
     if page.next_key is not None:
@@ -137,7 +137,7 @@ async def _whole_catalogue_answer(state: AppState, if_none_match: str | None) ->
 
 
 async def _whole_catalogue(state: AppState) -> tuple[bytes, str]:
-    async with state.database.unit_of_work() as conn:
+    async with state.database.read() as conn:
         page = await video_page(conn, WHOLE_CATALOGUE, after=None, limit=None)
     body = dump([video_to_wire(row) for row in page.rows])
     return body, etag_of(body)
@@ -156,7 +156,7 @@ async def _whole_catalogue(state: AppState) -> tuple[bytes, str]:
 async def get_one_video(
     video_id: VideoId, request: Request, if_none_match: IfNoneMatch = None
 ) -> Response:
-    async with app_state(request).database.unit_of_work() as conn:
+    async with app_state(request).database.read() as conn:
         row = await get_video(conn, video_id)
     if row is None:
         raise VideoNotFound
