@@ -180,3 +180,15 @@ async def test_import_keeps_every_text_as_given(
         (row["id"], row["title"] or empty_title, row["filename"], row["playlist"]) for row in rows
     ]
     assert [tuple(row) for row in stored] == expected
+
+
+async def test_import_refuses_a_nul_in_a_text_and_writes_nothing(
+    database: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "nul.json"
+    row = {"id": "NUL000000001", "title": "a\u0000b", "filename": "nul.mp4", "length": 1}
+    path.write_text(json.dumps([row]), encoding="utf-8")
+    report = await import_videos(database, path)
+    assert (report.added, report.rejected) == (0, 1)
+    assert "title" in report.errors[0]
+    assert await scalar(database, "SELECT count(*) FROM videos") == 0

@@ -29,6 +29,10 @@ MERGE_CHUNK_SIZE = 50_000
 MAX_REPORTED_ERRORS = 20
 
 
+# PostgreSQL text cannot hold NUL; SQLite can, so the file is refused alike on both.
+_NO_NUL = r"^[^\x00]*$"
+
+
 class VideoIn(BaseModel):
     """One imported row; `likes` is accepted and ignored, the counter belongs to the rows."""
 
@@ -36,14 +40,14 @@ class VideoIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     id: str = Field(pattern=VIDEO_ID_PATTERN)
-    title: str | None = Field(default=None, max_length=255)
-    filename: str = Field(min_length=1, max_length=255)
+    title: str | None = Field(default=None, max_length=255, pattern=_NO_NUL)
+    filename: str = Field(min_length=1, max_length=255, pattern=_NO_NUL)
     length: int = Field(ge=0, le=2_147_483_647)
     has_thumbnail: bool = Field(default=False, alias="hasThumbnail")
     views: int = Field(default=0, ge=0, le=2_147_483_647)
     likes: int | None = None
     is_shorts: bool = False
-    playlist: str | None = Field(default=None, max_length=100)
+    playlist: str | None = Field(default=None, max_length=100, pattern=_NO_NUL)
 
     def staged(self, seq: int, location: str) -> tuple[Any, ...]:
         """The row in repository.STAGED_COLUMNS order (`likes` is not one of them)."""
