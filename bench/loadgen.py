@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.data import PGBENCH_IP_HASH_BASE, VIDEO_ID_BASE, asyncpg_dsn
-from videolikes import repository
+from videolikes.likes import repository
 
 SCENARIO_LUA = Path(__file__).with_name("scenario.lua")
 _WRK_TIMEOUT = "10s"
@@ -151,7 +151,7 @@ def pgbench(*, url: str, script: Path, clients: int, seconds: float) -> PgbenchR
         f"--file={script}",
         asyncpg_dsn(url),
     ]
-    # Planned per execution, as the service's connections are (see videolikes.db).
+    # Planned per execution, as the service's connections are (see videolikes.db.units).
     env = {**os.environ, "PGOPTIONS": "-c plan_cache_mode=force_custom_plan"}
     run = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     output = run.stdout + run.stderr

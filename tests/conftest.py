@@ -29,11 +29,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from videolikes.app import create_app
+from videolikes.catalogue.demo import demo_videos
 from videolikes.config import Settings
-from videolikes.db import Database, create_engine
-from videolikes.demo import demo_videos
-from videolikes.repository import insert_missing_videos
-from videolikes.schema_version import alembic_config
+from videolikes.db.schema_version import alembic_config
+from videolikes.db.units import Database, create_engine
+from videolikes.likes.repository import insert_missing_videos
 
 __all__ = ["fake_recaptcha"]
 
@@ -171,7 +171,7 @@ async def sqlite_url(sqlite_backend: Backend, tmp_path: Path) -> str:
 async def _fresh_database(backend: Backend, tmp_path: Path) -> str:
     if backend.is_sqlite:
         source = Path(urlsplit(backend.template_url).path.removeprefix("/"))
-        target = tmp_path / "videolikes.db"
+        target = tmp_path / "videolikes.db.units"
         shutil.copyfile(source, target)
         return f"sqlite+aiosqlite:///{target}"
     engine = create_async_engine(backend.template_url)

@@ -10,7 +10,7 @@ from alembic import command
 from conftest import RunningApp, opened_database
 from pg_cluster import PostgresCluster
 
-from videolikes.schema_version import alembic_config
+from videolikes.db.schema_version import alembic_config
 
 VIDEO = "DEMO00000001"
 UNAVAILABLE = {"error": "Service unavailable"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from videolikes.db import Database
+from videolikes.db.units import Database
 
 _INTROSPECTION_MARKERS = ("pg_catalog.pg_type", "set_config('jit'")
 

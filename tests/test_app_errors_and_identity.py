@@ -9,7 +9,7 @@ import pytest
 from conftest import RunningApp, execute, make_settings, running_app, scalar, seed_demo
 from fake_recaptcha import FakeRecaptcha
 
-from videolikes.db import Database
+from videolikes.db.units import Database
 
 VIDEO = "DEMO00000001"
 LIKE = f"/api/videos/{VIDEO}/like"

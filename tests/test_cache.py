@@ -6,7 +6,7 @@ import httpx
 from conftest import execute, make_settings, running_app, seed_demo
 
 from videolikes.cache import TimedBody
-from videolikes.db import Database
+from videolikes.db.units import Database
 
 VIDEO = "DEMO00000001"
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import execute, make_settings, running_app, seed_demo
 from statement_counter import statements_sent
 
-from videolikes.db import Database
+from videolikes.db.units import Database
 
 VIDEO = "DEMO00000001"
 

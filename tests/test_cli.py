@@ -29,13 +29,13 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner
 
-from videolikes.cli import app
+from videolikes.catalogue.demo import demo_videos
+from videolikes.catalogue.importer import BATCH_SIZE
 from videolikes.config import Settings
-from videolikes.db import Database
-from videolikes.demo import demo_videos
-from videolikes.importer import BATCH_SIZE
-from videolikes.repository import VIDEO_COLUMNS, videos
-from videolikes.schema_version import alembic_config
+from videolikes.db.schema_version import alembic_config
+from videolikes.db.units import Database
+from videolikes.likes.repository import VIDEO_COLUMNS, videos
+from videolikes.ops.cli import app
 
 VIDEOLIKES = Path(sys.executable).parent / "videolikes"
 TABLES = {"videos", "users", "video_likes"}

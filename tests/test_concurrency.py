@@ -11,7 +11,7 @@ import httpx
 import pytest
 from conftest import RunningApp, counter_drift, make_settings, running_app, scalar, seed_demo
 
-from videolikes.db import Database, create_engine
+from videolikes.db.units import Database, create_engine
 
 CLIENTS = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
 VIDEOS = ["DEMO00000001", "DEMO00000002"]

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from videolikes.catalogue import CatalogueKey, CatalogueQuery
-from videolikes.client_likes import LikedKey
+from videolikes.catalogue.repository import CatalogueKey, CatalogueQuery
 from videolikes.cursors import Cursors, InvalidCursor
+from videolikes.likes.client_likes import LikedKey
 
 CURSORS = Cursors(b"secret")
 QUERY = CatalogueQuery(sort="likes", playlist="coast", shorts=False)

@@ -18,7 +18,7 @@ from conftest import (
     seed_demo,
 )
 
-from videolikes.db import Database, create_engine
+from videolikes.db.units import Database, create_engine
 
 VIDEO = "DEMO00000001"
 LIKE = f"/api/videos/{VIDEO}/like"

@@ -19,7 +19,7 @@ from faulty_database import (
 from pg_cluster import PostgresCluster
 from sqlalchemy import text
 
-from videolikes.db import Database, create_engine
+from videolikes.db.units import Database, create_engine
 from videolikes.errors import DatabaseUnavailable
 
 T = TypeVar("T")

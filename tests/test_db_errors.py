@@ -15,9 +15,9 @@ from conftest import execute, make_settings, opened_database
 from served import served
 from sqlalchemy import text
 
-from videolikes.db import Database, create_engine
-from videolikes.db_errors import unavailable_reason
-from videolikes.logging_setup import JsonFormatter, TextFormatter
+from videolikes.db.errors import unavailable_reason
+from videolikes.db.units import Database, create_engine
+from videolikes.ops.logs import JsonFormatter, TextFormatter
 
 # What a client sent, in a form no log line has any other reason to contain.
 PROBE = "Probe_7f3a9c_from_a_query_string"

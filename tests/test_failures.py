@@ -6,7 +6,7 @@ import errno
 
 import pytest
 
-from videolikes.failures import CommandFailed, explain, showing_tracebacks
+from videolikes.ops.failures import CommandFailed, explain, showing_tracebacks
 
 
 def test_a_file_the_command_cannot_read_is_named_with_the_reason_and_exit_2() -> None:

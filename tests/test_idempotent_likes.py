@@ -12,7 +12,7 @@ from conftest import RunningApp, counter_drift, execute, scalar
 from conftest import seed_demo as seed
 from fake_recaptcha import FakeRecaptcha
 
-from videolikes.db import Database
+from videolikes.db.units import Database
 
 VIDEO = "DEMO00000001"
 LIKE = f"/api/videos/{VIDEO}/like"

@@ -15,8 +15,8 @@ from commands import VIDEOLIKES, command_env
 from conftest import scalar
 from sqlalchemy import text
 
-from videolikes.db import Database
-from videolikes.importer import BATCH_SIZE, import_videos
+from videolikes.catalogue.importer import BATCH_SIZE, import_videos
+from videolikes.db.units import Database
 
 HEADER = ["id", "title", "filename", "length", "hasThumbnail", "views", "likes", "is_shorts"]
 

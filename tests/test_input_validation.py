@@ -15,7 +15,7 @@ import pytest
 from conftest import make_settings, seed_demo
 
 from videolikes.app import create_app
-from videolikes.db import Database
+from videolikes.db.units import Database
 
 NUL = "a\x00b"
 VALID_VIDEO_ID = "DEMO00000001"

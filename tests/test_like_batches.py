@@ -20,10 +20,10 @@ from conftest import (
 from statement_counter import statements_sent
 from test_observability import sample
 
-from videolikes.db import Database
+from videolikes.db.units import Database
 from videolikes.identity import ClientKeys
-from videolikes.like_ops import LikeOp
-from videolikes.repository import LikeChange, LikeWrite, write_likes
+from videolikes.likes.folding import LikeOp
+from videolikes.likes.repository import LikeChange, LikeWrite, write_likes
 
 VIDEO = "DEMO00000001"
 OTHER_VIDEO = "DEMO00000002"

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from videolikes.like_ops import LikeOp, fold
+from videolikes.likes.folding import LikeOp, fold
 
 
 def _one_by_one(ops: tuple[LikeOp, ...], liked: bool) -> list[tuple[bool, bool]]:

@@ -7,9 +7,9 @@ import httpx
 import pytest
 from conftest import RunningApp, counter_drift, execute, scalar, seed_demo
 
-from videolikes.db import Database
-from videolikes.repository import new_username
-from videolikes.schemas import INVALID_VIDEO_ID
+from videolikes.db.units import Database
+from videolikes.likes.repository import new_username
+from videolikes.wire import INVALID_VIDEO_ID
 
 VIDEO = "DEMO00000001"
 

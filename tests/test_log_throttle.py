@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from videolikes.log_throttle import ThrottledLog
+from videolikes.ops.log_throttle import ThrottledLog
 
 
 class _Clock:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from conftest import RunningApp, make_settings, opened_database, running_app, scalar
 
-from videolikes.db import Database
-from videolikes.middleware import MAX_BODY_BYTES
+from videolikes.db.units import Database
+from videolikes.http.middleware import MAX_BODY_BYTES
 
 VIDEO = "DEMO00000001"
 LIKE = f"/api/videos/{VIDEO}/like"

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from videolikes.schema_version import alembic_config
+from videolikes.db.schema_version import alembic_config
 
 Schema = dict[str, Any]
 
@@ -79,7 +79,7 @@ async def _walk_down_and_up(url: str) -> None:
 
 
 async def test_every_migration_goes_down_and_up_again_on_sqlite(tmp_path: Path) -> None:
-    await _walk_down_and_up(f"sqlite+aiosqlite:///{tmp_path / 'videolikes.db'}")
+    await _walk_down_and_up(f"sqlite+aiosqlite:///{tmp_path / 'videolikes.db.units'}")
 
 
 async def test_every_migration_goes_down_and_up_again_on_postgres(empty_postgres: str) -> None:

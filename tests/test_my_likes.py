@@ -9,7 +9,7 @@ import pytest
 from conftest import RunningApp, execute, make_settings, running_app, scalar, seed_demo
 from statement_counter import statements_sent
 
-from videolikes.db import Database
+from videolikes.db.units import Database
 
 LIKES = "/api/me/likes"
 

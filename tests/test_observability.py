@@ -27,9 +27,9 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from videolikes.app import create_app
-from videolikes.db import Database
-from videolikes.responses import JSONBytes
-from videolikes.schema_version import SchemaVersion, alembic_config
+from videolikes.db.schema_version import SchemaVersion, alembic_config
+from videolikes.db.units import Database
+from videolikes.http.responses import JSONBytes
 
 VIDEO = "DEMO00000001"
 LIKE = f"/api/videos/{VIDEO}/like"
@@ -380,7 +380,7 @@ async def test_an_unexpected_error_is_logged_and_answered_under_its_request_id(
 def test_json_formatter_outside_a_request_uses_a_dash_for_the_id(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from videolikes.logging_setup import configure_logging
+    from videolikes.ops.logs import configure_logging
 
     configure_logging("info", "json")
     logging.getLogger("videolikes.test").info("hello %s", "world")

@@ -15,8 +15,8 @@ import pytest
 from conftest import RunningApp, make_settings, opened_database, running_app
 from sqlalchemy import insert
 
-from videolikes.repository import videos
-from videolikes.schemas import VIDEO_EXAMPLE
+from videolikes.likes.repository import videos
+from videolikes.wire import VIDEO_EXAMPLE
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import Backend, make_settings, running_app
 
-from videolikes.routes.page import RECAPTCHA_FRAME_HOSTS, RECAPTCHA_SCRIPT_HOSTS
+from videolikes.http.page import RECAPTCHA_FRAME_HOSTS, RECAPTCHA_SCRIPT_HOSTS
 
 SITE_KEY = "6LcTestSiteKey-public_01"
 SECRET_KEY = "secret-that-must-stay-on-the-server"

@@ -19,7 +19,7 @@ from redis_server import PrivateRedis, require_redis_server_binary
 from starlette.types import ASGIApp, Message
 
 from videolikes.config import Settings
-from videolikes.db import Database, create_engine
+from videolikes.db.units import Database, create_engine
 from videolikes.ratelimit import RETRY_INTERVAL, InProcessStorage
 
 VIDEO = "DEMO00000001"

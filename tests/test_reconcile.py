@@ -10,9 +10,9 @@ from commands import videolikes
 from conftest import counter_drift, execute, make_settings, running_app, scalar, seed_demo
 from sqlalchemy import text
 
-from videolikes.db import Database, create_engine
-from videolikes.reconcile import reconcile
-from videolikes.repository import recount_likes
+from videolikes.db.units import Database, create_engine
+from videolikes.likes.reconcile import reconcile
+from videolikes.likes.repository import recount_likes
 
 
 def _user(n: int) -> str:

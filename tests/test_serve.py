@@ -21,7 +21,7 @@ from conftest import (
 from fake_recaptcha import FakeRecaptcha
 from served import free_port, served
 
-from videolikes.db import Database
+from videolikes.db.units import Database
 
 VIDEO = "DEMO00000001"
 IN_FLIGHT = 40

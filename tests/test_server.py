@@ -23,7 +23,7 @@ import redis
 from conftest import REDIS_URL, Backend, opened_database, require_redis
 from redis_server import free_port
 
-from videolikes.server import MAX_HEADER_BYTES, MAX_HEADER_FIELDS
+from videolikes.http.protocol import MAX_HEADER_BYTES, MAX_HEADER_FIELDS
 
 LIKE = "/api/videos/DEMO00000001/like"
 VIDEOLIKES = Path(sys.executable).parent / "videolikes"
@@ -143,8 +143,8 @@ async def server(
     """One server for the request-head tests, which leave nothing behind."""
     directory = tmp_path_factory.mktemp("server")
     template = urlsplit(sqlite_backend.template_url).path.removeprefix("/")
-    shutil.copyfile(template, directory / "videolikes.db")
-    database_url = await _seeded(f"sqlite+aiosqlite:///{directory / 'videolikes.db'}")
+    shutil.copyfile(template, directory / "videolikes.db.units")
+    database_url = await _seeded(f"sqlite+aiosqlite:///{directory / 'videolikes.db.units'}")
     with serve(directory, DATABASE_URL=database_url) as server:
         yield server
 

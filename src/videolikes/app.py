@@ -17,37 +17,40 @@ from starlette.responses import Response
 
 from videolikes.cache import TimedBody
 from videolikes.captcha import recaptcha_client
+from videolikes.catalogue import routes as videos
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
-from videolikes.db import Database, create_engine
-from videolikes.db_errors import describe, is_missing_schema_object, unavailable_reason
+from videolikes.db.errors import describe, is_missing_schema_object, unavailable_reason
+from videolikes.db.units import Database, create_engine
 from videolikes.errors import AppError, DatabaseUnavailable, ServiceUnavailable
+from videolikes.http.docs import add_docs
+from videolikes.http.methods import allow_header
+from videolikes.http.middleware import add_abuse_middleware, with_security_headers
+from videolikes.http.observability import ObservedFastAPI
+from videolikes.http.openapi import serve_corrected_openapi
+from videolikes.http.page import add_page
+from videolikes.http.responses import error_response
+from videolikes.http.slashes import redirect_trailing_slashes
 from videolikes.identity import ClientIdentity
 from videolikes.legacy_identity import LegacyIdentity
-from videolikes.likes import LikeService
-from videolikes.log_throttle import ThrottledLog
-from videolikes.logging_setup import configure_logging
-from videolikes.methods import allow_header
+from videolikes.likes.repository import legacy_users_remain
+from videolikes.likes.routes import add_like_routes
+from videolikes.likes.service import LikeService
 from videolikes.metrics import (
     CountedRecaptchaVerifier,
     forget_pool,
     observe_pool,
     release_process_metrics,
 )
-from videolikes.middleware import add_abuse_middleware, with_security_headers
-from videolikes.observability import ObservedFastAPI
-from videolikes.openapi import serve_corrected_openapi
+from videolikes.ops import health
+from videolikes.ops import routes as operations
+from videolikes.ops.log_throttle import ThrottledLog
+from videolikes.ops.logs import configure_logging
+from videolikes.ops.readiness import Readiness
 from videolikes.ratelimit import open_rate_limiter
-from videolikes.readiness import Readiness
-from videolikes.repository import legacy_users_remain
-from videolikes.responses import error_response
-from videolikes.routes import health, me, operations, videos
-from videolikes.routes.docs import add_docs
-from videolikes.routes.likes import add_like_routes
-from videolikes.routes.page import add_page
-from videolikes.schemas import INVALID_VIDEO_ID
-from videolikes.slashes import redirect_trailing_slashes
 from videolikes.state import AppState, app_state
+from videolikes.users import routes as me
+from videolikes.wire import INVALID_VIDEO_ID
 
 _log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
 
     environment: Literal["development", "production"] = "development"
-    database_url: str = "sqlite+aiosqlite:///./videolikes.db"
+    database_url: str = "sqlite+aiosqlite:///./videolikes.db.units"
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # A request's whole time with the database: waiting for a connection and its statements.
     database_timeout: float = Field(default=DEFAULT_DATABASE_TIMEOUT, gt=0, le=60)

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from videolikes.catalogue import CatalogueKey, CatalogueQuery
-from videolikes.client_likes import LikedKey
+from videolikes.catalogue.repository import CatalogueKey, CatalogueQuery
 from videolikes.errors import BadRequest
+from videolikes.likes.client_likes import LikedKey
 
 _SIGNATURE_BYTES = 16
 _CATALOGUE = "v"

@@ -11,11 +11,11 @@ from videolikes.cache import TimedBody
 from videolikes.captcha import RecaptchaVerifier
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
-from videolikes.db import Database
+from videolikes.db.units import Database
 from videolikes.identity import ClientIdentity
-from videolikes.likes import LikeService
+from videolikes.likes.service import LikeService
+from videolikes.ops.readiness import Readiness
 from videolikes.ratelimit import RateLimiter
-from videolikes.readiness import Readiness
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from videolikes.config import Settings
-from videolikes.models import Base
+from videolikes.db.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from videolikes.db import Database
-from videolikes.repository import CounterCheck, counter_page, recount_likes
+from videolikes.db.units import Database
+from videolikes.likes.repository import CounterCheck, counter_page, recount_likes
 
 SCAN_PAGE_SIZE = 1000
 # Small, so each fixing transaction holds its video row locks for milliseconds only.

@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from videolikes.repository import VIDEO_COLUMNS, AnyRow, videos
+from videolikes.likes.repository import VIDEO_COLUMNS, AnyRow, videos
 
 Sort = Literal["views", "likes"]
 

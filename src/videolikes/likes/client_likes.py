@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from videolikes.identity import ClientKeys
-from videolikes.repository import client_user_id, video_likes
+from videolikes.likes.repository import client_user_id, video_likes
 
 
 @dataclass(frozen=True, slots=True)

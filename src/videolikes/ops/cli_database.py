@@ -18,9 +18,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from videolikes.config import Settings, mask_url_password
-from videolikes.db import Database, create_engine
-from videolikes.failures import CommandFailed, database_errors
-from videolikes.schema_version import alembic_config, current_revision
+from videolikes.db.schema_version import alembic_config, current_revision
+from videolikes.db.units import Database, create_engine
+from videolikes.ops.failures import CommandFailed, database_errors
 
 _UPGRADE_FIRST = "run `videolikes db upgrade` first"
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from videolikes.responses import JSONBytes
-from videolikes.schemas import HealthOut, dump
+from videolikes.http.responses import JSONBytes
+from videolikes.wire import HealthOut, dump
 
 router = APIRouter(tags=["operations"])
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from videolikes.catalogue import CatalogueKey, CatalogueQuery
-from videolikes.client_likes import LikedKey
+from videolikes.catalogue.repository import CatalogueKey, CatalogueQuery
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
-from videolikes.schemas import VIDEO_EXAMPLE
+from videolikes.likes.client_likes import LikedKey
+from videolikes.wire import VIDEO_EXAMPLE
 
 _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 

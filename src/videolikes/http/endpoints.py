@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 
 from videolikes.errors import BadRequest
-from videolikes.schemas import INVALID_VIDEO_ID, ErrorOut
+from videolikes.wire import INVALID_VIDEO_ID, ErrorOut
 
 _ERRORS = {
     400: ("Malformed input", INVALID_VIDEO_ID),

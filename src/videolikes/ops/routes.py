@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
+from videolikes.http.responses import JSONBytes
 from videolikes.metrics import exposition
-from videolikes.responses import JSONBytes
-from videolikes.schemas import NotReadyOut, ReadyOut, dump
 from videolikes.state import app_state
+from videolikes.wire import NotReadyOut, ReadyOut, dump
 
 router = APIRouter(tags=["operations"])
 

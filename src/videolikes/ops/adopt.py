@@ -36,10 +36,10 @@ from sqlalchemy.engine import Connection, Inspector
 from sqlalchemy.types import TypeEngine
 
 from videolikes.config import Settings
-from videolikes.db import create_engine
+from videolikes.db.schema_version import current_revision
+from videolikes.db.units import create_engine
 from videolikes.legacy_identity import LEGACY_PREFIX, LegacyIdentity
-from videolikes.repository import users as _users
-from videolikes.schema_version import current_revision
+from videolikes.likes.repository import users as _users
 
 BASELINE_REVISION = "0001"
 

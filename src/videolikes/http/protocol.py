@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from videolikes.schemas import error_body
+from videolikes.wire import error_body
 
 __all__ = ["MAX_HEADER_BYTES", "MAX_HEADER_FIELDS", "BoundedHttpToolsProtocol"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from videolikes.client_likes import LikedKey, LikedPage, liked_among, liked_page
-from videolikes.db import Database
+from videolikes.db.units import Database
 from videolikes.errors import VideoNotFound
 from videolikes.identity import ClientKeys
+from videolikes.likes.client_likes import LikedKey, LikedPage, liked_among, liked_page
+from videolikes.likes.repository import LikeChange, like_store_for
 from videolikes.metrics import record_like_change
-from videolikes.repository import LikeChange, like_store_for
 
 
 class LikeService:

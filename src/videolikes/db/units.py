@@ -21,7 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 from videolikes.config import DEFAULT_DATABASE_TIMEOUT, Settings
-from videolikes.db_errors import unavailable_reason
+from videolikes.db.errors import unavailable_reason
 from videolikes.errors import DatabaseUnavailable
 
 POSTGRES_CONNECT_TIMEOUT = 5.0

@@ -7,11 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from videolikes.catalogue import CatalogueQuery, Sort, get_video, video_page
+from videolikes.catalogue.repository import CatalogueQuery, Sort, get_video, video_page
 from videolikes.errors import VideoNotFound
-from videolikes.routes import bounded_header, error_responses
-from videolikes.routes.likes import VideoId
-from videolikes.routes.paging import (
+from videolikes.http.endpoints import bounded_header, error_responses
+from videolikes.http.paging import (
     ETAG_HEADER,
     LINK_HEADER,
     MAX_IF_NONE_MATCH_LENGTH,
@@ -22,8 +21,9 @@ from videolikes.routes.paging import (
     next_link,
     with_etag,
 )
-from videolikes.schemas import TEXT_WITHOUT_NUL, VIDEO_EXAMPLE, VideoOut, dump, video_to_wire
+from videolikes.likes.routes import VideoId
 from videolikes.state import AppState, app_state
+from videolikes.wire import TEXT_WITHOUT_NUL, VIDEO_EXAMPLE, VideoOut, dump, video_to_wire
 
 router = APIRouter(prefix="/api/videos", tags=["videos"])
 

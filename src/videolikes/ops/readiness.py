@@ -14,10 +14,10 @@ import time
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from videolikes.db import Database
-from videolikes.db_errors import describe, is_missing_schema_object, unavailable_reason
-from videolikes.log_throttle import ThrottledLog
-from videolikes.schema_version import REVISION_QUERY, SchemaVersion
+from videolikes.db.errors import describe, is_missing_schema_object, unavailable_reason
+from videolikes.db.schema_version import REVISION_QUERY, SchemaVersion
+from videolikes.db.units import Database
+from videolikes.ops.log_throttle import ThrottledLog
 
 # Short, so a load balancer polling /ready hears "not ready" long before its own timeout.
 READINESS_TIMEOUT = 1.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from videolikes.schemas import error_body
+from videolikes.wire import error_body
 
 
 class JSONBytes(Response):

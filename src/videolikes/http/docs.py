@@ -15,7 +15,7 @@ from string import Template
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from videolikes.routes.page import (
+from videolikes.http.page import (
     SWAGGER_UI_PACKAGE,
     asset_url,
     content_security_policy,

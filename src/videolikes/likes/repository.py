@@ -43,12 +43,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from videolikes.batching import Batcher
-from videolikes.db import Database
+from videolikes.db.tables import User, Video, VideoLike
+from videolikes.db.units import Database
 from videolikes.identity import ClientKeys
 from videolikes.legacy_identity import LEGACY_PREFIX
-from videolikes.like_ops import FoldedRun, LikeOp, fold
+from videolikes.likes.folding import FoldedRun, LikeOp, fold
 from videolikes.metrics import record_legacy_moves, record_like_batch
-from videolikes.models import User, Video, VideoLike
 
 AnyRow = Row[*tuple[Any, ...]]
 
@@ -327,7 +327,7 @@ _NOT_FOUND = LikeChange(video_found=False, liked=False, changed=False)
 async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> list[LikeChange]:
     """Apply a batch of like writes; one change per write, in order.
 
-    The writes of one client to one video are folded into one (videolikes.like_ops), so the
+    The writes of one client to one video are folded into one (videolikes.likes.folding), so the
     statements see each pair once, and each of those writes is answered as if it had run alone,
     in batch order.
     """

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import orjson
 
-from videolikes.db_errors import involves_database, safe_traceback
+from videolikes.db.errors import involves_database, safe_traceback
 
 # Set by the request middleware for the duration of one request; "-" outside requests.
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
@@ -44,7 +44,7 @@ class RequestIdFilter(logging.Filter):
 
 class _SafeTracebacks(logging.Formatter):
     """A database error's traceback leaves out every message that may quote a statement's
-    values (videolikes.db_errors); any other is Python's own."""
+    values (videolikes.db.errors); any other is Python's own."""
 
     def formatException(self, ei: Any) -> str:
         error = ei[1]

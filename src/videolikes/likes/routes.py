@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Path, Request
 
 from videolikes.errors import BadRequest
-from videolikes.likes import LikeService
-from videolikes.responses import JSONBytes
-from videolikes.routes import bounded_header, error_responses
-from videolikes.routes.direct import DirectRoute
-from videolikes.schemas import INVALID_VIDEO_ID, VIDEO_ID_PATTERN, UserLikeOut, user_like_body
+from videolikes.http.direct import DirectRoute
+from videolikes.http.endpoints import bounded_header, error_responses
+from videolikes.http.responses import JSONBytes
+from videolikes.likes.service import LikeService
 from videolikes.state import app_state
+from videolikes.wire import INVALID_VIDEO_ID, VIDEO_ID_PATTERN, UserLikeOut, user_like_body
 
 LIKE_PATH = "/api/videos/{videoId}/like"
 _VIDEO_ID_DESCRIPTION = "The video's id: 1-50 characters of A-Z, a-z, 0-9, _ and -"

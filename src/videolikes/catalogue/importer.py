@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from videolikes.db import Database
-from videolikes.repository import (
+from videolikes.db.units import Database
+from videolikes.likes.repository import (
     count_staged_existing,
     create_import_staging,
     drop_import_staging,
@@ -22,7 +22,7 @@ from videolikes.repository import (
     stage_videos,
     staged_repeats,
 )
-from videolikes.schemas import VIDEO_ID_PATTERN
+from videolikes.wire import VIDEO_ID_PATTERN
 
 BATCH_SIZE = 1000
 MERGE_CHUNK_SIZE = 50_000

@@ -11,10 +11,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from videolikes.config import Settings
-from videolikes.methods import HeadAndOptionsMiddleware
+from videolikes.http.methods import HeadAndOptionsMiddleware
 from videolikes.ratelimit import RateLimiter
-from videolikes.schemas import error_body
 from videolikes.state import AppState
+from videolikes.wire import error_body
 
 __all__ = [
     "MAX_BODY_BYTES",

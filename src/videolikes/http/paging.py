@@ -9,7 +9,7 @@ from fastapi import Header, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from videolikes.responses import JSONBytes
+from videolikes.http.responses import JSONBytes
 
 MAX_IF_NONE_MATCH_LENGTH = 4096
 IfNoneMatch = Annotated[

@@ -21,8 +21,8 @@ import uvicorn
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
-from videolikes.adopt import BASELINE_REVISION, adopt, describe, made_by_the_original
-from videolikes.cli_database import migrated_database, upgrade_database
+from videolikes.catalogue.demo import demo_videos
+from videolikes.catalogue.importer import ImportFileError, Progress, ProgressCallback, import_videos
 from videolikes.config import (
     DEVELOPMENT_IP_HASH_SECRET,
     Settings,
@@ -30,22 +30,22 @@ from videolikes.config import (
     mask_url_password,
     settings_problems,
 )
-from videolikes.demo import demo_videos
-from videolikes.failures import (
+from videolikes.db.schema_version import alembic_config
+from videolikes.legacy_identity import LegacyIdentity
+from videolikes.likes.reconcile import ReconcileReport, reconcile
+from videolikes.likes.repository import count_users, insert_missing_videos
+from videolikes.metrics import MULTIPROCESS_DIR_ENV
+from videolikes.ops.adopt import BASELINE_REVISION, adopt, describe, made_by_the_original
+from videolikes.ops.cli_database import migrated_database, upgrade_database
+from videolikes.ops.failures import (
     INVALID_INPUT,
     CommandFailed,
     database_errors,
     explain,
     showing_tracebacks,
 )
-from videolikes.importer import ImportFileError, Progress, ProgressCallback, import_videos
-from videolikes.legacy_identity import LegacyIdentity
-from videolikes.logging_setup import configure_logging
-from videolikes.metrics import MULTIPROCESS_DIR_ENV
-from videolikes.reconcile import ReconcileReport, reconcile
-from videolikes.repository import count_users, insert_missing_videos
-from videolikes.schema_version import alembic_config
-from videolikes.workers import serve_workers
+from videolikes.ops.logs import configure_logging
+from videolikes.ops.workers import serve_workers
 
 # Python's own tracebacks, only when asked for (see main()): typer's boxed ones quote source
 # around every frame, hundreds of lines for one failure.
@@ -128,7 +128,7 @@ def serve(
         port=port or settings.port,
         loop="uvloop",
         # httptools, with the request head bounded (it has no limits of its own).
-        http="videolikes.server:BoundedHttpToolsProtocol",
+        http="videolikes.http.protocol:BoundedHttpToolsProtocol",
         # Forwarding headers are read by videolikes itself, only from trusted proxies.
         proxy_headers=False,
         server_header=False,
