@@ -13,6 +13,7 @@ import asyncpg
 import sqlalchemy.exc
 
 from videolikes.config import mask_url_password
+from videolikes.errors import DatabaseUnavailable
 
 # Exit statuses, besides 0: 1 for a failure, 2 for a wrong setting or argument (as a usage
 # error), 3 for a server that could not start (as uvicorn's STARTUP_FAILURE).
@@ -65,6 +66,8 @@ def database_errors(url: str, *, failed: str = "cannot use the database") -> Ite
 
     try:
         yield
+    except DatabaseUnavailable as error:
+        raise failure(error.reason) from error
     except sqlalchemy.exc.DBAPIError as error:
         raise failure(_first_line(error.orig or error)) from error
     except sqlalchemy.exc.TimeoutError as error:
