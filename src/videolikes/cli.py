@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -14,7 +15,6 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-import uvicorn
 from alembic import command
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
@@ -24,12 +24,22 @@ from videolikes.config import Settings, effective_configuration
 from videolikes.db import Database, create_engine
 from videolikes.demo import demo_videos
 from videolikes.importer import ImportFileError, Progress, ProgressCallback, import_videos
+from videolikes.listeners import (
+    ListenError,
+    address,
+    connection_ceiling,
+    listening_sockets,
+    raise_open_file_limit,
+)
 from videolikes.logging_setup import configure_logging
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
 from videolikes.reconcile import ReconcileReport, reconcile
 from videolikes.repository import insert_missing_videos
 from videolikes.schema_version import alembic_config
-from videolikes.workers import serve_workers
+from videolikes.server import ServeConfig
+from videolikes.workers import serve as serve_workers
+
+_log = logging.getLogger(__name__)
 
 app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
@@ -46,15 +56,24 @@ def serve(
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     worker_count = workers or settings.workers
+    host, port = host or settings.host, port or settings.port
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    config = uvicorn.Config(
+    try:
+        sockets = listening_sockets(host, port, worker_count)
+    except ListenError as exc:
+        _log.debug("listening failed", exc_info=True)
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(STARTUP_FAILURE) from None
+    config = ServeConfig(
         "videolikes.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         loop="uvloop",
         # httptools, with the request head bounded (it has no limits of its own).
         http="videolikes.server:BoundedHttpToolsProtocol",
+        header_timeout=settings.header_timeout,
+        max_connections=_connection_limit(settings.max_connections, raise_open_file_limit()),
         # Forwarding headers are read by videolikes itself, only from trusted proxies.
         proxy_headers=False,
         server_header=False,
@@ -65,16 +84,25 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=20,
     )
+    _log.info("listening on http://%s with %d worker(s)", address(host, port), worker_count)
     with _shared_metrics_directory(worker_count):
-        if worker_count > 1:
-            status = serve_workers(config, worker_count)
-            if status:
-                sys.exit(status)
-            return
-        server = uvicorn.Server(config)
-        server.run()
-        if not server.started:
-            sys.exit(STARTUP_FAILURE)
+        status = serve_workers(config, sockets)
+    if status:
+        sys.exit(status)
+
+
+def _connection_limit(wanted: int, open_file_limit: int) -> int:
+    """MAX_CONNECTIONS, or fewer if the limit of open files says so."""
+    ceiling = connection_ceiling(open_file_limit)
+    if wanted > ceiling:
+        _log.warning(
+            "MAX_CONNECTIONS=%d is more than the limit of open files allows; each worker "
+            "holds at most %d connections (raise the limit: ulimit -n, or LimitNOFILE= in a "
+            "systemd unit)",
+            wanted,
+            ceiling,
+        )
+    return min(wanted, ceiling)
 
 
 def _exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
