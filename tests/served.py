@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -44,8 +45,7 @@ class Server:
 
     def terminate_all(self) -> None:
         """SIGTERM to the server and its workers at once, as systemd stops a unit's processes."""
-        for pid in [self.process.pid, *self.workers()]:
-            os.kill(pid, signal.SIGTERM)
+        os.killpg(self.process.pid, signal.SIGTERM)
 
     async def exit_code(self, within: float) -> int:
         async with asyncio.timeout(within):
@@ -93,15 +93,22 @@ async def served(
             stdout=sink,
             stderr=sink,
             preexec_fn=limit_open_files if fd_limit else None,
+            # A process group of its own, so that its workers can be stopped with it.
+            start_new_session=True,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
         await _wait_until_ready(server)
         yield server
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await kill_process_group(process)
+
+
+async def kill_process_group(process: asyncio.subprocess.Process) -> None:
+    """Kill a process started in a session of its own, and whatever it left running."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
 
 
 async def _wait_until_ready(server: Server) -> None:

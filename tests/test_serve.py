@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -362,3 +363,24 @@ async def test_pool_size_counts_only_live_workers_after_one_is_killed(
             assert _pool_size((await client.get("/metrics")).text) == 20
         server.terminate()
         assert await server.exit_code(within=30) == 0
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+async def test_workers_stop_when_the_supervisor_is_killed(sqlite_url: str, tmp_path: Path) -> None:
+    async with served(sqlite_url, tmp_path / "server.log", workers=2) as server:
+        await _started(server, workers=2)
+        workers = server.workers()
+        server.process.kill()
+        await server.process.wait()
+        for _ in range(300):
+            if not any(_alive(pid) for pid in workers):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("workers outlived their supervisor by 30 s")
+    # Nothing holds the port any more.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", server.port))

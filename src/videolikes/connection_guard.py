@@ -20,8 +20,9 @@ from uvicorn.server import ServerState
 
 _log = logging.getLogger(__name__)
 
-# At most one warning line per this many seconds, per worker.
+# At most one warning line per this many seconds, per worker; the first gathers for a second.
 REPORT_EVERY_SECONDS = 10.0
+_GATHER_SECONDS = 1.0
 
 
 class Waiting(Protocol):
@@ -49,7 +50,7 @@ class ConnectionGuard:
                 return False
             oldest = next(iter(self._waiting))
             del self._waiting[oldest]
-            self._note("pushed out")
+            self._note("pushed_out")
             oldest.push_out()
         self._waiting[connection] = None
         return True
@@ -65,33 +66,47 @@ class ConnectionGuard:
         self._waiting.pop(connection, None)
 
     def timed_out(self) -> None:
-        self._note("timed out")
+        self._note("timed_out")
+
+    def report(self) -> None:
+        """Log what was closed since the last report, if anything; at once (the server stops)."""
+        if self._report is not None:
+            self._report.cancel()
+            self._report = None
+        if self._closed:
+            self._warn()
 
     def _note(self, reason: str) -> None:
         self._closed[reason] += 1
         if self._report is None:
             loop = asyncio.get_running_loop()
-            delay = max(0.0, self._last_report + REPORT_EVERY_SECONDS - loop.time())
-            self._report = loop.call_later(delay, self._warn)
+            due = max(loop.time() + _GATHER_SECONDS, self._last_report + REPORT_EVERY_SECONDS)
+            self._report = loop.call_at(due, self._warn)
 
     def _warn(self) -> None:
         self._report = None
         self._last_report = asyncio.get_running_loop().time()
         closed, self._closed = self._closed, Counter()
         parts = []
-        if closed["timed out"]:
+        if closed["timed_out"]:
             parts.append(
-                f"{closed['timed out']} sent no complete request head within "
+                f"{closed['timed_out']} sent no complete request head within "
                 f"{self.header_timeout:g} s (HEADER_TIMEOUT)"
             )
-        if closed["pushed out"]:
+        if closed["pushed_out"]:
             parts.append(
-                f"{closed['pushed out']} waiting ones were closed to make room at the limit of "
-                f"{self.max_connections} connections (MAX_CONNECTIONS)"
+                f"{closed['pushed_out']} waiting ones made room at the limit of "
+                f"{self.max_connections} per worker (MAX_CONNECTIONS)"
             )
         if closed["refused"]:
-            parts.append(f"{closed['refused']} were refused with 503, every connection being busy")
-        _log.warning("connections closed without a request: %s", "; ".join(parts))
+            parts.append(f"{closed['refused']} were refused with 503, every one being in a request")
+        fields = {reason: closed[reason] for reason in ("timed_out", "pushed_out", "refused")}
+        _log.warning(
+            "closed %d connections without a request: %s",
+            closed.total(),
+            "; ".join(parts),
+            extra={"fields": fields},
+        )
 
 
 class GuardedServerState(ServerState):

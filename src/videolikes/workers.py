@@ -18,6 +18,7 @@ its requests (its graceful stop) before it exits.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ _log = logging.getLogger(__name__)
 
 # Beyond uvicorn's graceful stop, for a worker to exit before it is killed.
 _STOP_MARGIN_SECONDS = 10.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class Server(uvicorn.Server):
@@ -46,7 +48,7 @@ class Server(uvicorn.Server):
 
     def __init__(self, config: ServeConfig) -> None:
         super().__init__(config)
-        self.server_state = GuardedServerState(
+        self.server_state: GuardedServerState = GuardedServerState(
             ConnectionGuard(
                 header_timeout=config.header_timeout, max_connections=config.max_connections
             )
@@ -55,6 +57,7 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await drain(sockets or [])
         await super().shutdown(sockets)
+        self.server_state.guard.report()
 
 
 def serve(config: ServeConfig, sockets: list[socket.socket]) -> int:
@@ -143,6 +146,16 @@ def _forget(process: BaseProcess) -> None:
 
 
 def _run_worker(config: ServeConfig, sock: socket.socket) -> None:
+    if not _stops_with_supervisor():
+        return
     # What uvicorn.Config's constructor did in the supervisor: among others, no access log.
     config.configure_logging()
     Server(config).run(sockets=[sock])
+
+
+def _stops_with_supervisor() -> bool:
+    """Have the kernel send this worker SIGTERM when the supervisor dies (killed, out of memory):
+    a worker left behind would keep the port. False if the supervisor is gone already."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    supervisor = multiprocessing.parent_process()
+    return supervisor is None or os.getppid() == supervisor.pid
