@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import errno
 import os
 import resource
 import socket
@@ -99,11 +98,7 @@ def refuse_new_handshakes(sock: socket.socket) -> None:
     program = ctypes.create_string_buffer(code)
     # struct sock_fprog: the number of instructions and a pointer to them; the kernel copies them.
     fprog = struct.pack("HL", len(_DROP_NEW_HANDSHAKES), ctypes.addressof(program))
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
-    except OSError as exc:
-        if exc.errno != errno.EBADF:  # already closed: nothing to refuse
-            raise
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
 
 
 def accept_queue_length(sock: socket.socket) -> int:
