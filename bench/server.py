@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -25,12 +26,15 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *, workers: int, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, *, workers: int, env: dict[str, str], log_path: Path, fd_limit: int | None = None
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._workers = workers
         self._env = env
         self._log_path = log_path
+        self._fd_limit = fd_limit
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,6 +59,7 @@ class Server:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=self._limit_open_files if self._fd_limit else None,
             )
         try:
             self._wait_until_ready()
@@ -70,6 +75,11 @@ class Server:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _limit_open_files(self) -> None:
+        # As `ulimit -n` would: a server under systemd starts with 1024 by default.
+        assert self._fd_limit is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self._fd_limit, self._fd_limit))
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import resource
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -23,8 +26,26 @@ class Server:
     url: str
     log: Path
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def terminate(self) -> None:
         self.process.send_signal(signal.SIGTERM)
+
+    def workers(self) -> list[int]:
+        """The pids of the worker processes (none when the server is its only worker)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [
+            int(child)
+            for child in children
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+
+    def terminate_all(self) -> None:
+        """SIGTERM to the server and its workers at once, as systemd stops a unit's processes."""
+        os.killpg(self.process.pid, signal.SIGTERM)
 
     async def exit_code(self, within: float) -> int:
         async with asyncio.timeout(within):
@@ -45,8 +66,20 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def served(
-    database_url: str, log: Path, *, workers: int = 1, **variables: str | None
+    database_url: str,
+    log: Path,
+    *,
+    workers: int = 1,
+    fd_limit: int | None = None,
+    **variables: str | None,
 ) -> AsyncIterator[Server]:
+    """`videolikes serve` with `variables` as settings, its output in `log`; `fd_limit` sets its
+    limit of open files (soft and hard), as `ulimit -n` would."""
+
+    def limit_open_files() -> None:
+        assert fd_limit is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
     port = free_port()
     with log.open("wb") as sink:
         process = await asyncio.create_subprocess_exec(
@@ -59,15 +92,23 @@ async def served(
             env=command_env(database_url, **variables),
             stdout=sink,
             stderr=sink,
+            preexec_fn=limit_open_files if fd_limit else None,
+            # A process group of its own, so that its workers can be stopped with it.
+            start_new_session=True,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     try:
         await _wait_until_ready(server)
         yield server
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await kill_process_group(process)
+
+
+async def kill_process_group(process: asyncio.subprocess.Process) -> None:
+    """Kill a process started in a session of its own, and whatever it left running."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()
 
 
 async def _wait_until_ready(server: Server) -> None:

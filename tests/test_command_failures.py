@@ -225,7 +225,7 @@ async def test_serve_with_workers_on_a_busy_port_says_so_in_one_line(sqlite_url:
             "serve", "--port", str(port), "--workers", "2", database_url=sqlite_url
         )
     assert_one_line_failure(
-        ran, code=3, says=f"cannot listen on 127.0.0.1:{port}: Address already in use"
+        ran, code=3, says=f"cannot listen on 127.0.0.1:{port}: address already in use"
     )
 
 

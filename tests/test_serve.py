@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from conftest import (
     seed_demo,
 )
 from fake_recaptcha import FakeRecaptcha
-from served import free_port, served
+from served import Server, free_port, served
 
 from videolikes.db.units import Database
 
@@ -240,22 +241,13 @@ async def test_workers_share_a_burst_of_connections(postgres_url: str, tmp_path:
     assert min(counts) >= 4, counts
 
 
-def _workers(server_pid: int) -> list[int]:
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    return [
-        int(child)
-        for child in children
-        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
-    ]
-
-
 async def test_a_worker_that_dies_is_replaced(postgres_url: str, tmp_path: Path) -> None:
     async with served(postgres_url, tmp_path / "server.log", workers=2) as server:
         port = int(server.url.rsplit(":", 1)[1])
-        first, second = _workers(server.process.pid)
+        first, second = server.workers()
         os.kill(first, signal.SIGKILL)
         for _ in range(300):
-            workers = _workers(server.process.pid)
+            workers = server.workers()
             if len(workers) == 2 and first not in workers and len(_tcp_sockets(port, "0A")) == 2:
                 break
             await asyncio.sleep(0.1)
@@ -295,3 +287,100 @@ async def test_a_server_whose_app_cannot_start_exits_3(tmp_path: Path, workers: 
     if workers > 1:
         assert b"could not start; stopping every worker" in errors
         assert b"starting another" not in errors
+
+
+async def _request_on_new_connection(port: int, target: str, request_id: str) -> tuple[int, int]:
+    """(status, the client's own port) of one request on a connection of its own."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        client_port = writer.get_extra_info("sockname")[1]
+        writer.write(
+            f"GET {target} HTTP/1.1\r\nHost: t\r\nX-Request-ID: {request_id}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        async with asyncio.timeout(30):
+            status = int((await reader.readline()).split()[1])
+            await reader.read()
+    finally:
+        writer.close()
+    return status, client_port
+
+
+async def test_workers_log_each_request_once_without_address_or_query_string(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    probe = "probe-PRIVATE-5c1d"
+    async with served(sqlite_url, tmp_path / "server.log", workers=2) as server:
+        # A connection each, so that both workers answer some (the kernel spreads them).
+        answers = await asyncio.gather(
+            *(
+                _request_on_new_connection(
+                    server.port, f"/api/me/likes?ids=DEMO00000001&probe={probe}", f"quiet-{n}"
+                )
+                for n in range(40)
+            )
+        )
+        served_by = {entry for entry in server.log_text().splitlines() if "quiet-" in entry}
+        server.terminate()
+        assert await server.exit_code(within=30) == 0
+    assert {status for status, _ in answers} == {200}
+    logs = server.log_text()
+    assert probe not in logs
+    assert "uvicorn.access" not in logs
+    for _, client_port in answers:
+        assert f"127.0.0.1:{client_port}" not in logs
+    logged = [line.split("[", 1)[1].split("]", 1)[0] for line in served_by]
+    assert sorted(logged) == sorted(f"quiet-{n}" for n in range(40))
+    assert logs.count("Started server process") == 2
+
+
+async def _started(server: Server, *, workers: int) -> None:
+    """Wait until `workers` workers have started in all, the replacements included."""
+    for _ in range(300):
+        if server.log_text().count("Application startup complete.") >= workers:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workers} workers did not start within 30 s")
+
+
+def _pool_size(metrics: str) -> float:
+    rows = [row for row in metrics.splitlines() if row.startswith("videolikes_db_pool_size")]
+    return float(rows[0].split()[-1])
+
+
+async def test_pool_size_counts_only_live_workers_after_one_is_killed(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    async with served(
+        postgres_url, tmp_path / "server.log", workers=2, DATABASE_POOL_SIZE="10"
+    ) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            await _started(server, workers=2)
+            assert _pool_size((await client.get("/metrics")).text) == 20
+            os.kill(server.workers()[0], signal.SIGKILL)
+            await _started(server, workers=3)
+            # The replacement's pool counted in, the dead one's out.
+            assert _pool_size((await client.get("/metrics")).text) == 20
+        server.terminate()
+        assert await server.exit_code(within=30) == 0
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+async def test_workers_stop_when_the_supervisor_is_killed(sqlite_url: str, tmp_path: Path) -> None:
+    async with served(sqlite_url, tmp_path / "server.log", workers=2) as server:
+        await _started(server, workers=2)
+        workers = server.workers()
+        server.process.kill()
+        await server.process.wait()
+        for _ in range(300):
+            if not any(_alive(pid) for pid in workers):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("workers outlived their supervisor by 30 s")
+    # Nothing holds the port any more.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", server.port))

@@ -26,6 +26,7 @@ from redis_server import free_port
 from videolikes.http.protocol import MAX_HEADER_BYTES, MAX_HEADER_FIELDS
 
 LIKE = "/api/videos/DEMO00000001/like"
+HEADER_TIMEOUT = 2
 VIDEOLIKES = Path(sys.executable).parent / "videolikes"
 
 
@@ -145,7 +146,7 @@ async def server(
     template = urlsplit(sqlite_backend.template_url).path.removeprefix("/")
     shutil.copyfile(template, directory / "videolikes.db.units")
     database_url = await _seeded(f"sqlite+aiosqlite:///{directory / 'videolikes.db.units'}")
-    with serve(directory, DATABASE_URL=database_url) as server:
+    with serve(directory, DATABASE_URL=database_url, HEADER_TIMEOUT=str(HEADER_TIMEOUT)) as server:
         yield server
 
 
@@ -211,7 +212,8 @@ def test_server_hangs_up_on_an_endless_header_line_long_before_it_ends(server: S
         b"GET /health HTTP/9.9\r\nHost: localhost\r\n\r\n",
         b"GET /health HTTP/1.1\r\nHost: localhost\r\nBad Header Name: 1\r\n\r\n",
         b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Nul: a\x00b\r\n\r\n",
-        b"POST " + LIKE.encode() + b" HTTP/1.1\r\nHost: localhost\r\n"
+        # A path that writes nothing: the endpoint may run before the body is found broken.
+        b"POST /health HTTP/1.1\r\nHost: localhost\r\n"
         b"Transfer-Encoding: chunked\r\n\r\nzz\r\nnot a chunk\r\n\r\n",
     ],
     ids=["request-line", "http-version", "header-name", "nul-in-header", "chunked-body"],
@@ -234,3 +236,30 @@ def test_server_answers_head_with_the_gets_headers_and_no_body(server: Server) -
     assert body == b""
     assert f"content-length: {len(got.content)}".encode() in head.lower()
     assert f"etag: {got.headers['etag']}".encode() in head.lower()
+
+
+def test_server_answers_408_to_a_head_still_incomplete_at_its_deadline(server: Server) -> None:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(f"GET {LIKE} HTTP/1.1\r\nHost: localhost\r\n".encode())
+        # A complete header line now and then: progress, but never the end of the head.
+        sock.settimeout(0.4)
+        answer = b""
+        for n in range(25):
+            with contextlib.suppress(TimeoutError):
+                answer = sock.recv(65536)
+                break
+            with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                sock.sendall(b"X-Dribble-%d: 1\r\n" % n)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert answer.endswith(b'{"error":"Request timeout"}')
+    assert time.monotonic() - started < HEADER_TIMEOUT + 3
+
+
+def test_server_closes_a_connection_that_sends_nothing_by_the_head_deadline(
+    server: Server,
+) -> None:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        assert sock.recv(65536) == b""
+    assert HEADER_TIMEOUT - 0.5 < time.monotonic() - started < HEADER_TIMEOUT + 3

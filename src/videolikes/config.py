@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # Per worker process: the time a client has to send a request head, and the connections held.
+    header_timeout: float = Field(default=5.0, gt=0, le=300)
+    max_connections: int = Field(default=2048, ge=1, le=1_000_000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
 

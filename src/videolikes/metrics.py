@@ -183,7 +183,8 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
-def release_process_metrics() -> None:
-    """On a worker's way out: drop its live gauges from the shared files."""
+def release_process_metrics(pid: int | None = None) -> None:
+    """Drop the live gauges of a process from the shared files: this one's on its way out, or
+    those of a worker that died (from the supervisor), which livesum would count on otherwise."""
     if os.environ.get(MULTIPROCESS_DIR_ENV):
-        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+        multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]

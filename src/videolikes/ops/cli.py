@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import errno
+import logging
 import os
 import signal
-import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
@@ -31,6 +29,7 @@ from videolikes.config import (
     settings_problems,
 )
 from videolikes.db.schema_version import alembic_config
+from videolikes.http.protocol import ServeConfig
 from videolikes.legacy_identity import LegacyIdentity
 from videolikes.likes.reconcile import ReconcileReport, reconcile
 from videolikes.likes.repository import count_users, insert_missing_videos
@@ -44,8 +43,17 @@ from videolikes.ops.failures import (
     explain,
     showing_tracebacks,
 )
+from videolikes.ops.listeners import (
+    ListenError,
+    address,
+    connection_ceiling,
+    listening_sockets,
+    raise_open_file_limit,
+)
 from videolikes.ops.logs import configure_logging
-from videolikes.ops.workers import serve_workers
+from videolikes.ops.workers import serve as serve_workers
+
+_log = logging.getLogger(__name__)
 
 # Python's own tracebacks, only when asked for (see main()): typer's boxed ones quote source
 # around every frame, hundreds of lines for one failure.
@@ -104,10 +112,6 @@ def _setting_help(text: str, name: str) -> str:
     return f"{text} (env {name.upper()}, default {default})"
 
 
-# An address this process may not listen on: taken, not its own, or not an address at all.
-_CANNOT_LISTEN = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help=_setting_help("Address to bind", "host"))] = None,
@@ -120,15 +124,22 @@ def serve(
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
     worker_count = workers or settings.workers
+    host, port = host or settings.host, port or settings.port
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    config = uvicorn.Config(
+    try:
+        sockets = listening_sockets(host, port, worker_count)
+    except ListenError as exc:
+        raise CommandFailed(str(exc), status=STARTUP_FAILURE) from exc
+    config = ServeConfig(
         "videolikes.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         loop="uvloop",
         # httptools, with the request head bounded (it has no limits of its own).
         http="videolikes.http.protocol:BoundedHttpToolsProtocol",
+        header_timeout=settings.header_timeout,
+        max_connections=_connection_limit(settings.max_connections, raise_open_file_limit()),
         # Forwarding headers are read by videolikes itself, only from trusted proxies.
         proxy_headers=False,
         server_header=False,
@@ -139,24 +150,25 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=20,
     )
+    _log.info("listening on http://%s with %d worker(s)", address(host, port), worker_count)
     with _shared_metrics_directory(worker_count):
-        if worker_count > 1:
-            try:
-                status = serve_workers(config, worker_count)
-            except OSError as error:
-                if not isinstance(error, socket.gaierror) and error.errno not in _CANNOT_LISTEN:
-                    raise
-                raise CommandFailed(
-                    f"cannot listen on {config.host}:{config.port}: {error.strerror}",
-                    status=STARTUP_FAILURE,
-                ) from error
-            if status:
-                sys.exit(status)
-            return
-        server = uvicorn.Server(config)
-        server.run()
-        if not server.started:
-            sys.exit(STARTUP_FAILURE)
+        status = serve_workers(config, sockets)
+    if status:
+        sys.exit(status)
+
+
+def _connection_limit(wanted: int, open_file_limit: int) -> int:
+    """MAX_CONNECTIONS, or fewer if the limit of open files says so."""
+    ceiling = connection_ceiling(open_file_limit)
+    if wanted > ceiling:
+        _log.warning(
+            "MAX_CONNECTIONS=%d is more than the limit of open files allows; each worker "
+            "holds at most %d connections (raise the limit: ulimit -n, or LimitNOFILE= in a "
+            "systemd unit)",
+            wanted,
+            ceiling,
+        )
+    return min(wanted, ceiling)
 
 
 def _exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
