@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.data import PGBENCH_IP_HASH_BASE, VIDEO_ID_BASE, asyncpg_dsn
+from videolikes.db.driver import Numbered
 from videolikes.likes import repository
 
 SCENARIO_LUA = Path(__file__).with_name("scenario.lua")
@@ -100,7 +101,7 @@ _ONE_ITEM = {
 }
 
 
-def _one_item(statement: repository.Numbered) -> str:
+def _one_item(statement: Numbered) -> str:
     """A batch statement as the service sends it for a batch of one."""
 
     def element(match: re.Match[str]) -> str:

@@ -30,10 +30,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from videolikes.app import create_app
 from videolikes.catalogue.demo import demo_videos
+from videolikes.catalogue.repository import insert_missing_videos
 from videolikes.config import Settings
 from videolikes.db.schema_version import alembic_config
 from videolikes.db.units import Database, create_engine
-from videolikes.likes.repository import insert_missing_videos
 
 __all__ = ["fake_recaptcha"]
 

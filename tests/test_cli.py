@@ -31,10 +31,11 @@ from typer.testing import CliRunner
 
 from videolikes.catalogue.demo import demo_videos
 from videolikes.catalogue.importer import BATCH_SIZE
+from videolikes.catalogue.repository import VIDEO_COLUMNS
 from videolikes.config import Settings
 from videolikes.db.schema_version import alembic_config
+from videolikes.db.tables import videos
 from videolikes.db.units import Database
-from videolikes.likes.repository import VIDEO_COLUMNS, videos
 from videolikes.ops.cli import app
 
 VIDEOLIKES = Path(sys.executable).parent / "videolikes"

@@ -8,7 +8,7 @@ import pytest
 from conftest import RunningApp, counter_drift, execute, scalar, seed_demo
 
 from videolikes.db.units import Database
-from videolikes.likes.repository import new_username
+from videolikes.users.repository import new_username
 from videolikes.wire import INVALID_VIDEO_ID
 
 VIDEO = "DEMO00000001"

@@ -15,7 +15,7 @@ import pytest
 from conftest import RunningApp, make_settings, opened_database, running_app
 from sqlalchemy import insert
 
-from videolikes.likes.repository import videos
+from videolikes.db.tables import videos
 from videolikes.wire import VIDEO_EXAMPLE
 
 

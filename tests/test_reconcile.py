@@ -11,8 +11,8 @@ from conftest import counter_drift, execute, make_settings, running_app, scalar,
 from sqlalchemy import text
 
 from videolikes.db.units import Database, create_engine
+from videolikes.likes.counters import recount_likes
 from videolikes.likes.reconcile import reconcile
-from videolikes.likes.repository import recount_likes
 
 
 def _user(n: int) -> str:

@@ -17,9 +17,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from videolikes.db.schema_version import alembic_config
-from videolikes.db.tables import Base
+from videolikes.db.tables import Base, users, video_likes, videos
 from videolikes.db.units import Database
-from videolikes.likes.repository import users, video_likes, videos
 
 # (table, column) -> (data_type, character_maximum_length, is_nullable, column_default)
 EXPECTED_POSTGRES_COLUMNS: dict[tuple[str, str], tuple[str, int | None, str, str | None]] = {

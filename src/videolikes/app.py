@@ -33,7 +33,6 @@ from videolikes.http.responses import error_response
 from videolikes.http.slashes import redirect_trailing_slashes
 from videolikes.identity import ClientIdentity
 from videolikes.legacy_identity import LegacyIdentity
-from videolikes.likes.repository import legacy_users_remain
 from videolikes.likes.routes import add_like_routes
 from videolikes.likes.service import LikeService
 from videolikes.metrics import (
@@ -50,6 +49,7 @@ from videolikes.ops.readiness import Readiness
 from videolikes.ratelimit import open_rate_limiter
 from videolikes.state import AppState, app_state
 from videolikes.users import routes as me
+from videolikes.users.repository import legacy_users_remain
 from videolikes.wire import INVALID_VIDEO_ID
 
 _log = logging.getLogger(__name__)

@@ -13,8 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from videolikes.db.units import Database
-from videolikes.likes.repository import (
+from videolikes.catalogue.import_staging import (
     count_staged_existing,
     create_import_staging,
     drop_import_staging,
@@ -22,6 +21,7 @@ from videolikes.likes.repository import (
     stage_videos,
     staged_repeats,
 )
+from videolikes.db.units import Database
 from videolikes.wire import VIDEO_ID_PATTERN
 
 BATCH_SIZE = 1000

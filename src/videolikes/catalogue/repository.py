@@ -8,12 +8,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from videolikes.likes.repository import VIDEO_COLUMNS, AnyRow, videos
+from videolikes.db.tables import AnyRow, upsert_insert, videos
+
+VIDEO_COLUMNS = (
+    videos.c.id,
+    videos.c.title,
+    videos.c.filename,
+    videos.c.length,
+    videos.c.has_thumbnail,
+    videos.c.views,
+    videos.c.likes,
+    videos.c.is_shorts,
+    videos.c.playlist,
+)
+
+
+VIDEO_WRITABLE_COLUMNS = (
+    "title",
+    "filename",
+    "length",
+    "has_thumbnail",
+    "views",
+    "is_shorts",
+    "playlist",
+)
+
+
+async def insert_missing_videos(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the rows that are not there yet; how many were."""
+    insert = upsert_insert(conn, videos).on_conflict_do_nothing().returning(videos.c.id)
+    return len((await conn.execute(insert, list(rows))).all())
+
 
 Sort = Literal["views", "likes"]
 

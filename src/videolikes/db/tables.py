@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -12,11 +13,18 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Row,
     String,
+    Table,
     UniqueConstraint,
     Uuid,
     func,
 )
+from sqlalchemy.dialects.postgresql import Insert as pg_insert_type
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as sqlite_insert_type
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Names follow the original database's, so `db adopt` can compare constraints by name.
@@ -70,3 +78,17 @@ class VideoLike(Base):
         UniqueConstraint("video_id", "user_id", name="video_user_unique"),
         Index("video_likes_user_id_idx", "user_id", "created_at", "id"),
     )
+
+
+AnyRow = Row[*tuple[Any, ...]]
+
+videos: Table = Video.__table__  # type: ignore[assignment]
+users: Table = User.__table__  # type: ignore[assignment]
+video_likes: Table = VideoLike.__table__  # type: ignore[assignment]
+
+
+def upsert_insert(conn: AsyncConnection, table: Table) -> pg_insert_type | sqlite_insert_type:
+    """An INSERT that knows ON CONFLICT; both dialects spell it the same way."""
+    if conn.dialect.name == "sqlite":
+        return sqlite_insert(table)
+    return pg_insert(table)

@@ -24,8 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from videolikes.db.tables import video_likes
 from videolikes.identity import ClientKeys
-from videolikes.likes.repository import client_user_id, video_likes
+from videolikes.users.repository import client_user_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from videolikes.db.units import Database
-from videolikes.likes.repository import CounterCheck, counter_page, recount_likes
+from videolikes.likes.counters import CounterCheck, counter_page, recount_likes
 
 SCAN_PAGE_SIZE = 1000
 # Small, so each fixing transaction holds its video row locks for milliseconds only.

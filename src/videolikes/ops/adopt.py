@@ -37,9 +37,9 @@ from sqlalchemy.types import TypeEngine
 
 from videolikes.config import Settings
 from videolikes.db.schema_version import current_revision
+from videolikes.db.tables import users as _users
 from videolikes.db.units import create_engine
 from videolikes.legacy_identity import LEGACY_PREFIX, LegacyIdentity
-from videolikes.likes.repository import users as _users
 
 BASELINE_REVISION = "0001"
 

@@ -21,6 +21,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from videolikes.catalogue.demo import demo_videos
 from videolikes.catalogue.importer import ImportFileError, Progress, ProgressCallback, import_videos
+from videolikes.catalogue.repository import insert_missing_videos
 from videolikes.config import (
     DEVELOPMENT_IP_HASH_SECRET,
     Settings,
@@ -32,7 +33,6 @@ from videolikes.db.schema_version import alembic_config
 from videolikes.http.protocol import ServeConfig
 from videolikes.legacy_identity import LegacyIdentity
 from videolikes.likes.reconcile import ReconcileReport, reconcile
-from videolikes.likes.repository import count_users, insert_missing_videos
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
 from videolikes.ops.adopt import BASELINE_REVISION, adopt, describe, made_by_the_original
 from videolikes.ops.cli_database import migrated_database, upgrade_database
@@ -52,6 +52,7 @@ from videolikes.ops.listeners import (
 )
 from videolikes.ops.logs import configure_logging
 from videolikes.ops.workers import serve as serve_workers
+from videolikes.users.repository import count_users
 
 _log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from videolikes.errors import BadRequest
 from videolikes.http.endpoints import error_responses
 from videolikes.http.paging import LINK_HEADER, Cursor, next_link
 from videolikes.http.responses import JSONBytes
-from videolikes.likes.repository import get_or_create_user
 from videolikes.state import app_state
+from videolikes.users.repository import get_or_create_user
 from videolikes.wire import VIDEO_ID_PATTERN, MeOut, UserLikesOut, dump, user_likes_body
 
 router = APIRouter(prefix="/api/me", tags=["me"])

@@ -1,0 +1,120 @@
+"""Where like operations run: in batches on PostgreSQL, one transaction each on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from videolikes.batching import Batcher
+from videolikes.db.units import Database
+from videolikes.identity import ClientKeys
+from videolikes.likes.folding import LikeOp
+from videolikes.likes.repository import (
+    LikeChange,
+    LikeWrite,
+    StatusRead,
+    like_one,
+    like_status,
+    like_statuses,
+    toggle_one,
+    unlike_one,
+    write_likes,
+)
+from videolikes.metrics import record_like_batch
+
+
+class LikeStore(Protocol):
+    async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
+        """True if liked, False if not, None if the video does not exist."""
+
+    async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange: ...
+
+    async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange: ...
+
+    async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange: ...
+
+    async def aclose(self) -> None:
+        """Return once every write accepted so far is written."""
+
+
+# Enough to carry every request a busy worker holds at once, small enough that one batch's
+# statement stays far inside the statement timeout.
+_MAX_BATCH = 256
+
+
+class PostgresLikes:
+    """Status reads and like writes each go through a Batcher.
+
+    A batch of reads is one statement; a batch of writes is two (users, then the writes).
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._reads: Batcher[StatusRead, bool | None] = Batcher(
+            self._read_batch, max_size=_MAX_BATCH
+        )
+        self._writes: Batcher[LikeWrite, LikeChange] = Batcher(
+            self._write_batch, max_size=_MAX_BATCH
+        )
+
+    async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
+        # The request's deadline covers its wait for a batch too, not only the batch's own.
+        async with self._database.deadline():
+            return await self._reads.submit(StatusRead(video_id, client))
+
+    async def _read_batch(self, reads: Sequence[StatusRead]) -> list[bool | None]:
+        record_like_batch("status", len(reads))
+        async with self._database.driver_connection() as conn:
+            return await like_statuses(conn, reads)
+
+    async def _write_batch(self, writes: Sequence[LikeWrite]) -> list[LikeChange]:
+        record_like_batch("write", len(writes))
+        async with self._database.driver_connection() as conn:
+            return await write_likes(conn, writes)
+
+    async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+        return await self._write(LikeWrite(LikeOp.TOGGLE, video_id, client))
+
+    async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+        return await self._write(LikeWrite(LikeOp.LIKE, video_id, client))
+
+    async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+        return await self._write(LikeWrite(LikeOp.UNLIKE, video_id, client))
+
+    async def _write(self, write: LikeWrite) -> LikeChange:
+        async with self._database.deadline():
+            return await self._writes.submit(write)
+
+    async def aclose(self) -> None:
+        await self._reads.aclose()
+        await self._writes.aclose()
+
+
+class SqliteLikes:
+    """Each operation is one serialised transaction of plain statements."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
+        async with self._database.read() as conn:
+            return await like_status(conn, video_id=video_id, client=client)
+
+    async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+        async with self._database.write() as conn:
+            return await toggle_one(conn, video_id=video_id, client=client)
+
+    async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+        async with self._database.write() as conn:
+            return await like_one(conn, video_id=video_id, client=client)
+
+    async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+        async with self._database.write() as conn:
+            return await unlike_one(conn, video_id=video_id, client=client)
+
+    async def aclose(self) -> None:
+        """Nothing to wait for: each write finished inside its own call."""
+
+
+def like_store_for(database: Database) -> LikeStore:
+    return SqliteLikes(database) if database.is_sqlite else PostgresLikes(database)
