@@ -193,7 +193,7 @@ def test_every_write_carries_a_fresh_recaptcha_token_for_action_like_video(
         RECAPTCHA_SITE_KEY=SITE_KEY,
         RECAPTCHA_SECRET_KEY="browser-test-secret",
         RECAPTCHA_VERIFY_URL=fake_recaptcha.url,
-        RECAPTCHA_EXPECTED_ACTION="like_video",
+        RECAPTCHA_CHECK_ACTION="true",
     )
     scripts: list[str] = []
 

@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from videolikes.cache import TimedBody
+from videolikes.comments import routes as comments
+from videolikes.comments.service import CommentService
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.db import DRIVER_CONNECTION_ERRORS, Database, create_engine
@@ -116,10 +118,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     verify_url=settings.recaptcha_verify_url,
                     threshold=settings.recaptcha_threshold,
                     timeout=settings.recaptcha_timeout,
-                    expected_action=settings.recaptcha_expected_action,
+                    check_action=settings.recaptcha_check_action,
                     hostnames=settings.recaptcha_hostnames,
                 ),
                 likes=LikeService(database),
+                comments=CommentService(database),
                 video_list=TimedBody(settings.videos_cache_seconds),
                 cursors=Cursors(settings.ip_hash_secret.get_secret_value().encode()),
                 rate_limiter=rate_limiter,
@@ -150,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    for router in (videos.router, me.router, health.router, operations.router):
+    for router in (videos.router, comments.router, me.router, health.router, operations.router):
         app.include_router(router)
     add_like_routes(app)
     videos.add_whole_catalogue_route(app)

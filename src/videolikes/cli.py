@@ -1,4 +1,4 @@
-"""The `videolikes` command: serve, db upgrade/adopt, seed, import, reconcile, config."""
+"""The `videolikes` command: serve, db upgrade/adopt, seed, import, reconcile, comments, config."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
 from videolikes.adopt import BASELINE_REVISION, adopt, describe, made_by_the_original
+from videolikes.comments.moderation import comments_app
 from videolikes.config import DEVELOPMENT_IP_HASH_SECRET, Settings, effective_configuration
 from videolikes.db import Database, create_engine
 from videolikes.demo import demo_videos
@@ -35,6 +36,7 @@ from videolikes.workers import serve_workers
 app = typer.Typer(help="videolikes: the likes service of a video site.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(comments_app, name="comments")
 
 
 @app.command()

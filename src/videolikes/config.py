@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     recaptcha_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     recaptcha_timeout: float = Field(default=3.0, gt=0, le=30)
     recaptcha_verify_url: str = "https://www.google.com/recaptcha/api/siteverify"
+    # Each write's token must carry its endpoint's action: like_video, post_comment or
+    # like_comment (what the original web client asks for).
+    recaptcha_check_action: bool = False
+    # Replaced by recaptcha_check_action: one action cannot fit three endpoints.
     recaptcha_expected_action: str | None = None
     recaptcha_hostnames: Annotated[list[str], NoDecode] = []
     recaptcha_site_key: str | None = None
@@ -118,6 +122,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_secret_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _refuse_the_single_expected_action(self) -> Settings:
+        if self.recaptcha_expected_action is not None:
+            raise ValueError(
+                "RECAPTCHA_EXPECTED_ACTION is replaced by RECAPTCHA_CHECK_ACTION=true: each "
+                "endpoint checks its own action (like_video, post_comment, like_comment)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

@@ -1,4 +1,4 @@
-"""The three tables, column for column as the original service created them."""
+"""The original service's tables, column for column as it created them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     Uuid,
     func,
@@ -70,3 +71,35 @@ class VideoLike(Base):
         UniqueConstraint("video_id", "user_id", name="video_user_unique"),
         Index("video_likes_user_id_idx", "user_id", "created_at", "id"),
     )
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    video_id: Mapped[str] = mapped_column(String(50), ForeignKey("videos.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    # No foreign key, as in the original: removing a comment removes its replies explicitly.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+    __table_args__ = (
+        Index("comments_video_parent_created", "video_id", "parent_id", "created_at"),
+        Index("comments_video_user_created", "video_id", "user_id", "created_at"),
+    )
+
+
+class CommentLike(Base):
+    __tablename__ = "comment_likes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    comment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("comments.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    is_like: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+    # A unique index, as the original made it; ON CONFLICT infers it from its columns.
+    __table_args__ = (Index("comment_user_unique", "comment_id", "user_id", unique=True),)
