@@ -162,7 +162,11 @@ async def liked_by(
 
 async def lock_video(conn: AsyncConnection, video_id: str) -> bool:
     """Whether the video exists; it cannot be removed until this transaction ends."""
-    query = select(videos.c.id).where(videos.c.id == video_id).with_for_update(key_share=True)
+    query = (
+        select(videos.c.id)
+        .where(videos.c.id == video_id)
+        .with_for_update(read=True, key_share=True)
+    )
     return (await conn.execute(query)).first() is not None
 
 
@@ -171,7 +175,7 @@ async def lock_comment(conn: AsyncConnection, comment_id: uuid.UUID) -> CommentR
     query = (
         select(comments.c.video_id, comments.c.parent_id)
         .where(comments.c.id == comment_id)
-        .with_for_update(key_share=True)
+        .with_for_update(read=True, key_share=True)
     )
     row = (await conn.execute(query)).first()
     return None if row is None else CommentRef(row.video_id, row.parent_id)
