@@ -73,8 +73,7 @@ async def test_remove_by_user_takes_every_comment_of_that_user_by_name_or_id(
         )
         assert by_name.code == 0, by_name.err
         assert by_name.out.strip() == (
-            f"user(s) {me['id']}: removed 2 comment(s), 1 repl(ies) to them "
-            "and 1 comment like(s)"
+            f"user(s) {me['id']}: removed 2 comment(s), 1 repl(ies) to them and 1 comment like(s)"
         )
         body = (await other.get(COMMENTS)).json()
         assert [c["content"] for c in body["comments"]] == ["a question"]
