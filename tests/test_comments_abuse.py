@@ -94,12 +94,16 @@ async def test_comment_writes_count_against_the_write_limit(
         redis_url="redis://127.0.0.1:6379/15" if shared else None,
     )
     # With Redis, two instances share one count: the writes alternate between them.
-    async with running_app(settings) as one, running_app(settings) as two:
-        async with one.client() as first, two.client() as other:
-            second = other if shared else first
-            comment = (await first.post(COMMENTS, json={"content": "one"})).json()["id"]
-            assert (await second.post(f"/api/comments/{comment}/like")).status_code == 200
-            assert (await first.delete(f"/api/comments/{comment}/like")).status_code == 200
-            fourth = await second.post(COMMENTS, json={"content": "two"})
-            assert (fourth.status_code, fourth.json()) == (429, {"error": "Too many requests"})
-            assert (await first.get(COMMENTS)).status_code == 200
+    async with (
+        running_app(settings) as one,
+        running_app(settings) as two,
+        one.client() as first,
+        two.client() as other,
+    ):
+        second = other if shared else first
+        comment = (await first.post(COMMENTS, json={"content": "one"})).json()["id"]
+        assert (await second.post(f"/api/comments/{comment}/like")).status_code == 200
+        assert (await first.delete(f"/api/comments/{comment}/like")).status_code == 200
+        fourth = await second.post(COMMENTS, json={"content": "two"})
+        assert (fourth.status_code, fourth.json()) == (429, {"error": "Too many requests"})
+        assert (await first.get(COMMENTS)).status_code == 200
