@@ -7,9 +7,11 @@ from typing import Any
 
 import asyncpg
 from alembic import command
-from conftest import throwaway_postgres
+from conftest import execute, opened_database, throwaway_postgres
 from original_service import SCHEMA_FILE, catalog, run_sql
+from sqlalchemy import text
 
+from videolikes.comments.repository import like_counts_query
 from videolikes.schema_version import alembic_config
 
 COMMENT_TABLES = {"comments", "comment_likes"}
@@ -29,8 +31,12 @@ async def _constraint_definitions(url: str) -> list[tuple[str, str, str]]:
         await conn.close()
 
 
+# videolikes' own addition (migration 0005): counting likes on read reads only the index.
+ADDED_INDEX = "comment_likes_liked_idx"
+
+
 def _of_comment_tables(shape: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    return [row for row in shape if row[0] in COMMENT_TABLES]
+    return [row for row in shape if row[0] in COMMENT_TABLES and row[1] != ADDED_INDEX]
 
 
 async def test_postgres_comment_tables_match_the_originals_schema_file(
@@ -47,3 +53,32 @@ async def test_postgres_comment_tables_match_the_originals_schema_file(
     # Foreign keys with their ON DELETE CASCADE, primary keys.
     assert len(expected_constraints) == 6
     assert await _constraint_definitions(empty_postgres) == expected_constraints
+
+
+async def test_postgres_counts_comment_likes_from_the_index_alone(postgres_url: str) -> None:
+    async with opened_database(postgres_url, demo=True) as database:
+        await execute(
+            database,
+            "INSERT INTO users (id, ip_hash, username) SELECT gen_random_uuid(), 'h' || n, 'u'"
+            " FROM generate_series(1, 2000) AS n",
+        )
+        await execute(
+            database,
+            "INSERT INTO comments (video_id, user_id, content)"
+            " SELECT 'DEMO00000001', id, 'c' FROM users LIMIT 50",
+        )
+        await execute(
+            database,
+            "INSERT INTO comment_likes (comment_id, user_id, is_like)"
+            " SELECT c.id, u.id, true FROM comments AS c CROSS JOIN users AS u",
+        )
+        async with database.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # What autovacuum does on its own: marks the pages all-visible.
+            await autocommit.exec_driver_sql("VACUUM ANALYZE comment_likes")
+            ids = list((await conn.execute(text("SELECT id FROM comments"))).scalars())
+            query = like_counts_query(ids).compile(
+                dialect=conn.dialect, compile_kwargs={"literal_binds": True}
+            )
+            plan = "\n".join((await conn.execute(text(f"EXPLAIN {query}"))).scalars())
+    assert "Index Only Scan using comment_likes_liked_idx" in plan

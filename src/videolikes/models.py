@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -101,5 +102,14 @@ class CommentLike(Base):
     is_like: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
 
-    # A unique index, as the original made it; ON CONFLICT infers it from its columns.
-    __table_args__ = (Index("comment_user_unique", "comment_id", "user_id", unique=True),)
+    # A unique index, as the original made it; ON CONFLICT infers it from its columns. The
+    # likes alone are indexed too (migration 0005), for counting them on read.
+    __table_args__ = (
+        Index("comment_user_unique", "comment_id", "user_id", unique=True),
+        Index(
+            "comment_likes_liked_idx",
+            "comment_id",
+            postgresql_where=text("is_like"),
+            sqlite_where=text("is_like"),
+        ),
+    )
