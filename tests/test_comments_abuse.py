@@ -8,7 +8,9 @@ import httpx
 import pytest
 from conftest import RunningApp, make_settings, require_redis, running_app, seed_demo
 from fake_recaptcha import FakeRecaptcha, fake_recaptcha
+from pydantic import ValidationError
 
+from videolikes.config import Settings
 from videolikes.db import Database
 
 __all__ = ["fake_recaptcha"]
@@ -107,3 +109,8 @@ async def test_comment_writes_count_against_the_write_limit(
         fourth = await second.post(COMMENTS, json={"content": "two"})
         assert (fourth.status_code, fourth.json()) == (429, {"error": "Too many requests"})
         assert (await first.get(COMMENTS)).status_code == 200
+
+
+def test_the_single_expected_action_setting_stops_the_start_saying_what_replaces_it() -> None:
+    with pytest.raises(ValidationError, match="RECAPTCHA_CHECK_ACTION=true"):
+        Settings(recaptcha_expected_action="like_video")
