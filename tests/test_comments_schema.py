@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 from alembic import command
-from conftest import execute, opened_database, throwaway_postgres
+from conftest import execute, opened_database, scalar, throwaway_postgres
 from original_service import SCHEMA_FILE, catalog, run_sql
 from sqlalchemy import text
 
@@ -82,3 +84,29 @@ async def test_postgres_counts_comment_likes_from_the_index_alone(postgres_url: 
             )
             plan = "\n".join((await conn.execute(text(f"EXPLAIN {query}"))).scalars())
     assert "Index Only Scan using comment_likes_liked_idx" in plan
+
+
+async def test_going_below_the_comments_migration_keeps_tables_that_hold_comments(
+    sqlite_url: str,
+) -> None:
+    async with opened_database(sqlite_url, demo=True) as database:
+        await execute(
+            database,
+            "INSERT INTO users (id, ip_hash, username) VALUES (:id, 'h', '@user-aaaaaa')",
+            id=USER.hex,
+        )
+        await execute(
+            database,
+            "INSERT INTO comments (id, video_id, user_id, content, created_at)"
+            " VALUES (:id, 'DEMO00000001', :user, 'kept', '2026-11-27 13:47:41.123000')",
+            id=uuid.uuid4().hex,
+            user=USER.hex,
+        )
+        with pytest.raises(RuntimeError, match="comments holds rows"):
+            await asyncio.to_thread(
+                command.downgrade, alembic_config(sqlite_url), "0003_write_likes_function"
+            )
+        assert await scalar(database, "SELECT content FROM comments") == "kept"
+
+
+USER = uuid.UUID("6f1c2b9e-4a3d-4e5f-8a7b-1c2d3e4f5a6b")
