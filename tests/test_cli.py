@@ -33,7 +33,7 @@ from videolikes.importer import BATCH_SIZE
 from videolikes.repository import VIDEO_COLUMNS, videos
 
 VIDEOLIKES = Path(sys.executable).parent / "videolikes"
-TABLES = {"videos", "users", "video_likes"}
+TABLES = {"videos", "users", "video_likes", "comments", "comment_likes"}
 # The /api/videos shape, in its order.
 FIELDS = [
     "id",
