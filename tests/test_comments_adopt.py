@@ -96,3 +96,40 @@ async def test_adopt_reports_an_incompatible_comments_table_and_changes_nothing(
         assert problem in refused.err
     assert await alembic_version(empty_postgres) is None
     assert (await catalog(empty_postgres), await every_row(empty_postgres)) == (shape, rows)
+
+
+async def test_a_returning_visitor_keeps_its_comment_likes_and_its_daily_count(
+    empty_postgres: str,
+) -> None:
+    data = await make_original_database(empty_postgres)
+    rows = await every_row(empty_postgres)
+    await _adopted(empty_postgres)
+    address_of = {user_id: address for address, user_id in data.clients.items()}
+    comment_video = {row[0]: row[1] for row in rows["public.comments"]}
+    comment_id, user_id = next(
+        (row[1], row[2]) for row in rows["public.comment_likes"] if row[2] in address_of
+    )
+    video = comment_video[comment_id]
+    # Nine comments by this visitor on that video within the day, written by the original.
+    await run_sql(
+        empty_postgres,
+        "INSERT INTO comments (video_id, user_id, content, created_at) SELECT "
+        f"'{video}', '{user_id}', 'earlier ' || n, timezone('UTC', now()) - interval '1 hour' "
+        "FROM generate_series(1, 9) AS n",
+    )
+
+    async with (
+        running_app(make_settings(empty_postgres)) as api,
+        api.client(address_of[user_id]) as visitor,
+    ):
+        body = (await visitor.get(f"/api/videos/{video}/comments")).json()
+        listed = [*body["comments"], *(r for c in body["comments"] for r in c["replies"])]
+        liked = next(c for c in listed if c["id"] == str(comment_id))
+        assert liked["userLike"] is True
+        tenth = await visitor.post(f"/api/videos/{video}/comments", json={"content": "10th"})
+        assert tenth.status_code == 201
+        assert tenth.json()["user"]["id"] == str(user_id)
+        eleventh = await visitor.post(f"/api/videos/{video}/comments", json={"content": "11"})
+        assert eleventh.status_code == 429
+        unliked = await visitor.post(f"/api/comments/{comment_id}/like")
+        assert unliked.json() == {"userLike": None}
