@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -65,6 +66,14 @@ class CommentService:
     def __init__(self, database: Database) -> None:
         self._database = database
 
+    def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._database.unit_of_work()
+
+    def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        # One transaction on either database, even on PostgreSQL: a write's locks (the
+        # user's row above all) must last until its comment or like is committed.
+        return self._database.transaction()
+
     async def page(
         self, *, video_id: str, client: ClientKeys, after: CommentKey | None, limit: int
     ) -> CommentPage:
@@ -73,7 +82,7 @@ class CommentService:
         `total_count` is the original's: the top-level comments listed plus every reply of
         the video.
         """
-        async with self._database.unit_of_work() as conn:
+        async with self._reading() as conn:
             if not await repository.video_exists(conn, video_id):
                 raise VideoNotFound
             top = await repository.top_level_page(
@@ -106,7 +115,7 @@ class CommentService:
         self, *, video_id: str, client: ClientKeys, content: str, parent_id: uuid.UUID | None
     ) -> CommentView:
         """Store a comment (a reply when `parent_id` is given) by this client."""
-        async with self._database.transaction() as conn:
+        async with self._writing() as conn:
             if not await repository.lock_video(conn, video_id):
                 raise VideoNotFound
             if parent_id is not None:
@@ -133,7 +142,7 @@ class CommentService:
         return CommentView(row, likes=0, user_like=False, replies=[])
 
     async def toggle_like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
-        async with self._database.transaction() as conn:
+        async with self._writing() as conn:
             user_id = await self._liker(conn, comment_id, client)
             if await repository.remove_like(conn, comment_id=comment_id, user_id=user_id):
                 return False
@@ -143,7 +152,7 @@ class CommentService:
             return True
 
     async def like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
-        async with self._database.transaction() as conn:
+        async with self._writing() as conn:
             user_id = await self._liker(conn, comment_id, client)
             await repository.add_like(
                 conn, comment_id=comment_id, user_id=user_id, created_at=_now()
@@ -152,7 +161,7 @@ class CommentService:
 
     async def unlike(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
         """Leaves the comment not liked by this client; creates no user."""
-        async with self._database.transaction() as conn:
+        async with self._writing() as conn:
             if await repository.lock_comment(conn, comment_id) is None:
                 raise CommentNotFound
             if await move_legacy_user(conn, client):
