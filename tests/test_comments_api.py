@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -341,3 +342,14 @@ async def _many_comments(database: Database, count: int) -> None:
 
 
 _USER = uuid.UUID("6f1c2b9e-4a3d-4e5f-8a7b-1c2d3e4f5a6b")
+
+
+async def test_a_chunked_body_over_8_kib_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"content": "'
+        for _ in range(10):
+            yield b" " * 1000
+        yield b'x"}'
+
+    response = await client.post(COMMENTS, content=chunks())
+    assert (response.status_code, response.json()) == (413, {"error": "Request body too large"})
