@@ -101,7 +101,7 @@ def _raise_own_fd_limit(needed: int) -> None:
 def _prepare_database(directory: Path) -> dict[str, str]:
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'videolikes.db.units'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'videolikes.db'}",
         "IP_HASH_SECRET": "videolikes-slow-clients-bench",
     }
     for command in (["db", "upgrade"], ["seed", "--demo"]):

@@ -171,12 +171,12 @@ async def sqlite_url(sqlite_backend: Backend, tmp_path: Path) -> str:
 async def _fresh_database(backend: Backend, tmp_path: Path) -> str:
     if backend.is_sqlite:
         source = Path(urlsplit(backend.template_url).path.removeprefix("/"))
-        target = tmp_path / "videolikes.db.units"
+        target = tmp_path / "videolikes.db"
         shutil.copyfile(source, target)
         return f"sqlite+aiosqlite:///{target}"
     engine = create_async_engine(backend.template_url)
     async with engine.begin() as conn:
-        await conn.execute(text("TRUNCATE video_likes, users, videos"))
+        await conn.execute(text("TRUNCATE comment_likes, comments, video_likes, users, videos"))
     await engine.dispose()
     return backend.template_url
 
@@ -296,7 +296,7 @@ async def captcha_api(
         recaptcha_secret_key="server-secret-value",
         recaptcha_verify_url=fake_recaptcha.url,
         recaptcha_timeout=0.5,
-        recaptcha_expected_action="like_video",
+        recaptcha_check_action=True,
     )
     async with running_app(settings) as api:
         yield api

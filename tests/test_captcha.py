@@ -50,14 +50,14 @@ def make_verifier(client: httpx.AsyncClient, fake_recaptcha: FakeRecaptcha) -> V
 
 
 async def test_high_score_passes(make_verifier: VerifierFactory) -> None:
-    assert await make_verifier().verify(TOKEN) is CaptchaOutcome.PASSED
+    assert await make_verifier().verify(TOKEN, action="like_video") is CaptchaOutcome.PASSED
 
 
 async def test_secret_and_token_are_sent_as_form_fields_and_nothing_else(
     make_verifier: VerifierFactory,
     fake_recaptcha: FakeRecaptcha,  # noqa: F811
 ) -> None:
-    await make_verifier().verify(TOKEN)
+    await make_verifier().verify(TOKEN, action="like_video")
 
     [request] = fake_recaptcha.requests
     assert request.method == "POST"
@@ -72,7 +72,7 @@ async def test_score_below_threshold_is_rejected(
 ) -> None:
     fake_recaptcha.answer(score=0.1)
     with pytest.raises(CaptchaRejected):
-        await make_verifier(threshold=0.5).verify(TOKEN)
+        await make_verifier(threshold=0.5).verify(TOKEN, action="like_video")
 
 
 async def test_score_exactly_at_threshold_passes(
@@ -80,7 +80,10 @@ async def test_score_exactly_at_threshold_passes(
     fake_recaptcha: FakeRecaptcha,  # noqa: F811
 ) -> None:
     fake_recaptcha.answer(score=0.7)
-    assert await make_verifier(threshold=0.7).verify(TOKEN) is CaptchaOutcome.PASSED
+    assert (
+        await make_verifier(threshold=0.7).verify(TOKEN, action="like_video")
+        is CaptchaOutcome.PASSED
+    )
 
 
 @pytest.mark.parametrize("score", [None, "0.9", True, float("nan")], ids=repr)
@@ -95,7 +98,7 @@ async def test_missing_or_non_numeric_score_is_rejected(
     # json.dumps writes NaN, which Python's JSON parser (and so httpx) reads back.
     fake_recaptcha.json_body = body
     with pytest.raises(CaptchaRejected):
-        await make_verifier().verify(TOKEN)
+        await make_verifier().verify(TOKEN, action="like_video")
 
 
 async def test_success_false_is_rejected(
@@ -104,7 +107,7 @@ async def test_success_false_is_rejected(
 ) -> None:
     fake_recaptcha.json_body = {"success": False, "error-codes": ["invalid-input-response"]}
     with pytest.raises(CaptchaRejected):
-        await make_verifier().verify(TOKEN)
+        await make_verifier().verify(TOKEN, action="like_video")
 
 
 async def test_success_false_logs_googles_error_codes(
@@ -115,7 +118,7 @@ async def test_success_false_logs_googles_error_codes(
     caplog.set_level(logging.DEBUG)
     fake_recaptcha.json_body = {"success": False, "error-codes": ["timeout-or-duplicate"]}
     with pytest.raises(CaptchaRejected):
-        await make_verifier().verify(TOKEN)
+        await make_verifier().verify(TOKEN, action="like_video")
     assert "timeout-or-duplicate" in caplog.text
 
 
@@ -125,14 +128,14 @@ async def test_wrong_action_is_rejected_when_an_action_is_expected(
 ) -> None:
     fake_recaptcha.answer(action="login")
     with pytest.raises(CaptchaRejected):
-        await make_verifier(expected_action="like_video").verify(TOKEN)
+        await make_verifier(check_action=True).verify(TOKEN, action="like_video")
 
 
 async def test_matching_action_passes_when_an_action_is_expected(
     make_verifier: VerifierFactory,
 ) -> None:
-    verifier = make_verifier(expected_action="like_video")
-    assert await verifier.verify(TOKEN) is CaptchaOutcome.PASSED
+    verifier = make_verifier(check_action=True)
+    assert await verifier.verify(TOKEN, action="like_video") is CaptchaOutcome.PASSED
 
 
 async def test_action_is_ignored_when_none_is_expected(
@@ -140,7 +143,7 @@ async def test_action_is_ignored_when_none_is_expected(
     fake_recaptcha: FakeRecaptcha,  # noqa: F811
 ) -> None:
     fake_recaptcha.answer(action="anything")
-    assert await make_verifier().verify(TOKEN) is CaptchaOutcome.PASSED
+    assert await make_verifier().verify(TOKEN, action="like_video") is CaptchaOutcome.PASSED
 
 
 async def test_hostname_outside_the_allowed_list_is_rejected(
@@ -149,7 +152,9 @@ async def test_hostname_outside_the_allowed_list_is_rejected(
 ) -> None:
     fake_recaptcha.answer(hostname="evil.example")
     with pytest.raises(CaptchaRejected):
-        await make_verifier(hostnames=["videos.example", "localhost"]).verify(TOKEN)
+        await make_verifier(hostnames=["videos.example", "localhost"]).verify(
+            TOKEN, action="like_video"
+        )
 
 
 async def test_missing_hostname_is_rejected_when_hostnames_are_configured(
@@ -158,7 +163,7 @@ async def test_missing_hostname_is_rejected_when_hostnames_are_configured(
 ) -> None:
     fake_recaptcha.json_body = {"success": True, "score": 0.9, "action": "like_video"}
     with pytest.raises(CaptchaRejected):
-        await make_verifier(hostnames=["localhost"]).verify(TOKEN)
+        await make_verifier(hostnames=["localhost"]).verify(TOKEN, action="like_video")
 
 
 async def test_allowed_hostname_passes_case_insensitively(
@@ -167,7 +172,7 @@ async def test_allowed_hostname_passes_case_insensitively(
 ) -> None:
     fake_recaptcha.answer(hostname="Videos.Example")
     verifier = make_verifier(hostnames=["localhost", "videos.example"])
-    assert await verifier.verify(TOKEN) is CaptchaOutcome.PASSED
+    assert await verifier.verify(TOKEN, action="like_video") is CaptchaOutcome.PASSED
 
 
 @pytest.mark.parametrize("status", [500, 503, 404, 302])
@@ -179,7 +184,7 @@ async def test_non_2xx_status_is_unavailable(
     # The body would pass if it were believed; only the status must decide.
     fake_recaptcha.status = status
     with pytest.raises(CaptchaUnavailable):
-        await make_verifier().verify(TOKEN)
+        await make_verifier().verify(TOKEN, action="like_video")
 
 
 @pytest.mark.parametrize("raw", [b"<html>oops</html>", b"", b"\xff\xfe\x00garbage"])
@@ -190,7 +195,7 @@ async def test_non_json_body_is_unavailable(
 ) -> None:
     fake_recaptcha.raw_body = raw
     with pytest.raises(CaptchaUnavailable):
-        await make_verifier().verify(TOKEN)
+        await make_verifier().verify(TOKEN, action="like_video")
 
 
 @pytest.mark.parametrize(
@@ -205,7 +210,7 @@ async def test_json_that_is_not_an_object_is_unavailable(
 ) -> None:
     fake_recaptcha.json_body = body
     with pytest.raises(CaptchaUnavailable):
-        await make_verifier().verify(TOKEN)
+        await make_verifier().verify(TOKEN, action="like_video")
 
 
 @pytest.mark.parametrize("success", ["true", 1, None], ids=repr)
@@ -216,7 +221,7 @@ async def test_non_boolean_success_is_unavailable(
 ) -> None:
     fake_recaptcha.answer(success=success)
     with pytest.raises(CaptchaUnavailable):
-        await make_verifier().verify(TOKEN)
+        await make_verifier().verify(TOKEN, action="like_video")
 
 
 async def test_object_without_success_is_unavailable(
@@ -225,7 +230,7 @@ async def test_object_without_success_is_unavailable(
 ) -> None:
     fake_recaptcha.json_body = {"score": 0.9}
     with pytest.raises(CaptchaUnavailable):
-        await make_verifier().verify(TOKEN)
+        await make_verifier().verify(TOKEN, action="like_video")
 
 
 async def test_answer_slower_than_timeout_is_unavailable_within_the_timeout(
@@ -236,7 +241,7 @@ async def test_answer_slower_than_timeout_is_unavailable_within_the_timeout(
     timeout = 0.3
     started = time.monotonic()
     with pytest.raises(CaptchaUnavailable):
-        await make_verifier(timeout=timeout).verify(TOKEN)
+        await make_verifier(timeout=timeout).verify(TOKEN, action="like_video")
     assert time.monotonic() - started < timeout + TIMING_MARGIN
 
 
@@ -250,7 +255,7 @@ async def test_slow_drip_answer_is_cut_off_at_the_overall_timeout(
     timeout = 0.3
     started = time.monotonic()
     with pytest.raises(CaptchaUnavailable):
-        await make_verifier(timeout=timeout).verify(TOKEN)
+        await make_verifier(timeout=timeout).verify(TOKEN, action="like_video")
     assert time.monotonic() - started < timeout + TIMING_MARGIN
 
 
@@ -259,12 +264,16 @@ async def test_refused_connection_is_unavailable(
     fake_recaptcha: FakeRecaptcha,  # noqa: F811
 ) -> None:
     with pytest.raises(CaptchaUnavailable):
-        await make_verifier(verify_url=fake_recaptcha.refused_url).verify(TOKEN)
+        await make_verifier(verify_url=fake_recaptcha.refused_url).verify(
+            TOKEN, action="like_video"
+        )
 
 
 async def test_malformed_verify_url_is_unavailable(make_verifier: VerifierFactory) -> None:
     with pytest.raises(CaptchaUnavailable):
-        await make_verifier(verify_url="ftp://nowhere.invalid/siteverify").verify(TOKEN)
+        await make_verifier(verify_url="ftp://nowhere.invalid/siteverify").verify(
+            TOKEN, action="like_video"
+        )
 
 
 @pytest.mark.parametrize("token", [None, "", "   ", "\t\n"], ids=repr)
@@ -274,7 +283,7 @@ async def test_missing_or_blank_token_is_token_missing_without_calling_out(
     token: str | None,
 ) -> None:
     with pytest.raises(CaptchaTokenMissing):
-        await make_verifier().verify(token)
+        await make_verifier().verify(token, action="like_video")
     assert fake_recaptcha.requests == []
 
 
@@ -283,7 +292,7 @@ async def test_oversized_token_is_rejected_without_calling_out(
     fake_recaptcha: FakeRecaptcha,  # noqa: F811
 ) -> None:
     with pytest.raises(CaptchaRejected):
-        await make_verifier().verify("x" * (MAX_TOKEN_LENGTH + 1))
+        await make_verifier().verify("x" * (MAX_TOKEN_LENGTH + 1), action="like_video")
     assert fake_recaptcha.requests == []
 
 
@@ -292,7 +301,7 @@ async def test_token_of_maximum_length_is_sent(
     fake_recaptcha: FakeRecaptcha,  # noqa: F811
 ) -> None:
     token = "x" * MAX_TOKEN_LENGTH
-    assert await make_verifier().verify(token) is CaptchaOutcome.PASSED
+    assert await make_verifier().verify(token, action="like_video") is CaptchaOutcome.PASSED
     assert fake_recaptcha.last_form["response"] == token
 
 
@@ -306,7 +315,7 @@ async def test_without_secret_check_is_skipped_without_calling_out(
 ) -> None:
     verifier = make_verifier(secret=secret)
     assert not verifier.enabled
-    assert await verifier.verify(token) is CaptchaOutcome.SKIPPED
+    assert await verifier.verify(token, action="like_video") is CaptchaOutcome.SKIPPED
     assert fake_recaptcha.requests == []
 
 
@@ -330,7 +339,7 @@ def _answer_unsuccessful(fake: FakeRecaptcha) -> dict[str, Any]:
 
 def _answer_wrong_action(fake: FakeRecaptcha) -> dict[str, Any]:
     fake.answer(action="login")
-    return {"expected_action": "like_video"}
+    return {"check_action": True}
 
 
 def _answer_wrong_hostname(fake: FakeRecaptcha) -> dict[str, Any]:
@@ -386,10 +395,10 @@ async def test_neither_secret_nor_token_is_logged(
     verifier = make_verifier(**configure(fake_recaptcha))
 
     if expected_error is None:
-        await verifier.verify(TOKEN)
+        await verifier.verify(TOKEN, action="like_video")
     else:
         with pytest.raises(expected_error) as raised:
-            await verifier.verify(TOKEN)
+            await verifier.verify(TOKEN, action="like_video")
         # The error reaches handlers that may log it; it must not carry the secrets either.
         assert raised.value.__cause__ is None
         assert SECRET not in str(raised.value)
@@ -407,7 +416,7 @@ async def test_neither_secret_nor_token_is_logged_when_refused_locally(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with pytest.raises((CaptchaTokenMissing, CaptchaRejected)):
-        await make_verifier().verify(token)
+        await make_verifier().verify(token, action="like_video")
     secrets = [SECRET] + ([token[:64]] if token else [])
     _assert_not_logged(caplog, *secrets)
 

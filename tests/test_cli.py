@@ -39,7 +39,7 @@ from videolikes.db.units import Database
 from videolikes.ops.cli import app
 
 VIDEOLIKES = Path(sys.executable).parent / "videolikes"
-TABLES = {"videos", "users", "video_likes"}
+TABLES = {"videos", "users", "video_likes", "comments", "comment_likes"}
 # The /api/videos shape, in its order.
 FIELDS = [
     "id",

@@ -111,7 +111,7 @@ async def test_db_upgrade_against_a_server_that_never_answers_gives_up_in_second
 
 
 async def test_db_upgrade_of_a_sqlite_file_in_a_missing_directory(tmp_path: Path) -> None:
-    path = tmp_path / "no-such-directory" / "videolikes.db.units"
+    path = tmp_path / "no-such-directory" / "videolikes.db"
     ran = await videolikes("db", "upgrade", database_url=_sqlite_url(path))
     assert_one_line_failure(ran, code=1, says=f"the directory {path.parent} does not exist")
 
@@ -134,7 +134,7 @@ DATA_COMMANDS = ["seed", "import", "reconcile"]
 async def test_a_command_on_a_sqlite_file_that_is_not_there_creates_none(
     tmp_path: Path, name: str
 ) -> None:
-    path = tmp_path / "videolikes.db.units"
+    path = tmp_path / "videolikes.db"
     ran = await videolikes(*_command(name, tmp_path), database_url=_sqlite_url(path))
     assert_one_line_failure(ran, code=1, says=f"there is no SQLite database at {path}")
     assert UPGRADE_FIRST in ran.err
@@ -204,7 +204,7 @@ async def test_serve_in_production_without_secrets_names_every_missing_one(
         "serve",
         "--port",
         str(free_port()),
-        database_url=_sqlite_url(tmp_path / "videolikes.db.units"),
+        database_url=_sqlite_url(tmp_path / "videolikes.db"),
         ENVIRONMENT="production",
         IP_HASH_SECRET=None,
     )
@@ -240,7 +240,7 @@ async def test_serve_with_workers_on_a_busy_port_says_so_in_one_line(sqlite_url:
 async def test_a_failure_shows_its_traceback_when_asked(
     tmp_path: Path, args: list[str], variables: dict[str, str]
 ) -> None:
-    path = tmp_path / "no-such-directory" / "videolikes.db.units"
+    path = tmp_path / "no-such-directory" / "videolikes.db"
     ran = await videolikes(*args, "db", "upgrade", database_url=_sqlite_url(path), **variables)
     assert ran.code == 1
     assert "Traceback (most recent call last)" in ran.err

@@ -31,7 +31,7 @@ async def test_config_prints_every_setting_with_secrets_and_url_passwords_masked
     assert lines["REDIS_URL"] == "redis://:********@cache.example:6379/0"
     assert lines["TRUSTED_PROXIES"] == "10.0.0.0/8,192.168.0.0/16"
     assert lines["LOG_FORMAT"] == "json"
-    assert lines["RECAPTCHA_EXPECTED_ACTION"] == "(unset)"
+    assert lines["RECAPTCHA_CHECK_ACTION"] == "false"
     assert {"WORKERS", "PORT", "RATE_LIMIT_WRITES", "CORS_ORIGINS"} <= set(lines)
 
 

@@ -79,7 +79,7 @@ async def _walk_down_and_up(url: str) -> None:
 
 
 async def test_every_migration_goes_down_and_up_again_on_sqlite(tmp_path: Path) -> None:
-    await _walk_down_and_up(f"sqlite+aiosqlite:///{tmp_path / 'videolikes.db.units'}")
+    await _walk_down_and_up(f"sqlite+aiosqlite:///{tmp_path / 'videolikes.db'}")
 
 
 async def test_every_migration_goes_down_and_up_again_on_postgres(empty_postgres: str) -> None:

@@ -31,6 +31,8 @@ def test_every_endpoint_is_documented() -> None:
         "/api/videos",
         "/api/videos/{videoId}",
         "/api/videos/{videoId}/like",
+        "/api/videos/{videoId}/comments",
+        "/api/comments/{commentId}/like",
         "/api/me",
         "/api/me/likes",
         "/health",
@@ -38,6 +40,18 @@ def test_every_endpoint_is_documented() -> None:
         "/metrics",
     }
     assert set(DOCUMENT["paths"]["/api/videos/{videoId}/like"]) == {"get", "post", "put", "delete"}
+    assert set(DOCUMENT["paths"]["/api/videos/{videoId}/comments"]) == {"get", "post"}
+    assert set(DOCUMENT["paths"]["/api/comments/{commentId}/like"]) == {"post", "put", "delete"}
+
+
+def test_comment_operations_document_the_originals_answers() -> None:
+    comments = DOCUMENT["paths"]["/api/videos/{videoId}/comments"]
+    posted = comments["post"]["responses"]
+    assert set(posted) >= {"201", "400", "403", "404", "413", "429"}
+    assert posted["201"]["content"]["application/json"]["example"]["replies"] == []
+    assert comments["post"]["requestBody"]["content"]["application/json"]["schema"]
+    like = DOCUMENT["paths"]["/api/comments/{commentId}/like"]["post"]["responses"]
+    assert like["404"]["content"]["application/json"]["example"] == {"error": "Comment not found"}
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)

@@ -7,7 +7,9 @@ development default, so a cursor example only works if it was signed with the co
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -15,7 +17,8 @@ import pytest
 from conftest import RunningApp, make_settings, opened_database, running_app
 from sqlalchemy import insert
 
-from videolikes.db.tables import videos
+from videolikes.comments.routes import COMMENT_ID_EXAMPLE
+from videolikes.db.tables import comments, users, videos
 from videolikes.wire import VIDEO_EXAMPLE
 
 
@@ -34,6 +37,20 @@ async def api(sqlite_url: str) -> AsyncIterator[RunningApp]:
                     views=VIDEO_EXAMPLE["views"],
                     is_shorts=VIDEO_EXAMPLE["is_shorts"],
                     playlist=VIDEO_EXAMPLE["playlist"],
+                )
+            )
+            # The comment the examples name (a top-level one, so a reply to it is allowed).
+            author = uuid.uuid4()
+            await conn.execute(
+                insert(users).values(id=author, ip_hash="an-author", username="@user-author")
+            )
+            await conn.execute(
+                insert(comments).values(
+                    id=uuid.UUID(COMMENT_ID_EXAMPLE),
+                    video_id=VIDEO_EXAMPLE["id"],
+                    user_id=author,
+                    content="The example comment",
+                    created_at=datetime(2026, 11, 27, 11, 0),
                 )
             )
         settings = make_settings(sqlite_url, ip_hash_secret="a-secret-of-this-deployment")
@@ -63,7 +80,9 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
     ]
 
 
-def _request_from_examples(path: str, operation: dict[str, Any]) -> dict[str, Any]:
+def _request_from_examples(
+    document: dict[str, Any], path: str, operation: dict[str, Any]
+) -> dict[str, Any]:
     url = path
     params: dict[str, str] = {}
     headers: dict[str, str] = {}
@@ -76,7 +95,13 @@ def _request_from_examples(path: str, operation: dict[str, Any]) -> dict[str, An
             params[parameter["name"]] = value
         else:
             headers[parameter["name"]] = value
-    return {"url": url, "params": params, "headers": headers}
+    request: dict[str, Any] = {"url": url, "params": params, "headers": headers}
+    if "requestBody" in operation:
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        if "$ref" in schema:
+            schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        request["json"] = schema["example"]
+    return request
 
 
 async def test_every_operation_called_with_its_examples_succeeds(
@@ -84,12 +109,12 @@ async def test_every_operation_called_with_its_examples_succeeds(
 ) -> None:
     answers = {}
     for method, path, operation in _operations(document):
-        request = _request_from_examples(path, operation)
+        request = _request_from_examples(document, path, operation)
         response = await client.request(method, **request)
         answers[f"{method} {path}"] = (response.status_code, response.text[:200])
     refused = {name: answer for name, answer in answers.items() if answer[0] >= 300}
     assert not refused
-    assert len(answers) == 11
+    assert len(answers) == 16
 
 
 async def test_every_link_example_leads_to_a_page(
@@ -101,7 +126,7 @@ async def test_every_link_example_leads_to_a_page(
         for response in operation["responses"].values()
         if "Link" in response.get("headers", {})
     ]
-    assert len(links) == 2
+    assert len(links) == 3
     for link in links:
         url, relation = link.split("; ")
         assert relation == 'rel="next"'
@@ -112,7 +137,8 @@ async def test_every_link_example_leads_to_a_page(
 async def test_the_cursor_examples_are_cursors_of_this_server_only(
     client: httpx.AsyncClient, document: dict[str, Any], sqlite_url: str
 ) -> None:
-    cursor = _request_from_examples("/api/videos", document["paths"]["/api/videos"]["get"])
+    videos_get = document["paths"]["/api/videos"]["get"]
+    cursor = _request_from_examples(document, "/api/videos", videos_get)
     async with running_app(make_settings(sqlite_url)) as other, other.client() as stranger:
         response = await stranger.get("/api/videos", params=cursor["params"])
     assert response.status_code == 400

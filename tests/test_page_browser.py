@@ -16,6 +16,7 @@ import pytest
 from browser_harness import (
     ARTIFACTS,
     Server,
+    Visit,
     chromium,
     open_page,
     require_chromium,
@@ -23,7 +24,7 @@ from browser_harness import (
     serving,
 )
 from fake_recaptcha import FakeRecaptcha
-from playwright.sync_api import BrowserContext, Page, Route, expect
+from playwright.sync_api import BrowserContext, Locator, Page, Route, expect
 
 pytestmark = pytest.mark.browser
 
@@ -196,7 +197,7 @@ def test_every_write_carries_a_fresh_recaptcha_token_for_action_like_video(
         RECAPTCHA_SITE_KEY=SITE_KEY,
         RECAPTCHA_SECRET_KEY="browser-test-secret",
         RECAPTCHA_VERIFY_URL=fake_recaptcha.url,
-        RECAPTCHA_EXPECTED_ACTION="like_video",
+        RECAPTCHA_CHECK_ACTION="true",
     )
     scripts: list[str] = []
 
@@ -343,3 +344,93 @@ def test_load_more_follows_the_link_header_until_the_last_page(server: Server, p
     assert asked == ["/api/videos?limit=50", next_path]
     expect(page.locator("#status")).to_have_text(f"{len(catalogue)} videos")
     assert visit.policy_violations == []
+
+
+def _open_comments(visit: Visit, video: str) -> Locator:
+    section = visit.card(video).locator(".comments")
+    section.locator(".comments-summary").click()
+    expect(section.locator(".comments-status")).to_have_text("No comments yet.")
+    return section
+
+
+def _submit(form: Locator, text: str) -> None:
+    form.locator("textarea").fill(text)
+    form.locator("button").click()
+
+
+def test_comment_reply_and_like_of_the_reply_survive_a_reload(
+    start_server: ServerFactory, page: Page
+) -> None:
+    # A site key, so every write asks reCAPTCHA for its own action (the server does not check).
+    server = start_server(RECAPTCHA_SITE_KEY=SITE_KEY)
+    page.route(
+        "https://www.google.com/recaptcha/api.js*",
+        lambda route: route.fulfill(content_type="text/javascript", body=RECAPTCHA_STUB),
+    )
+    catalogue = server.get("/api/videos")
+    visit = open_page(page, server.url, len(catalogue))
+    video = catalogue[0]["id"]
+    section = _open_comments(visit, video)
+
+    _submit(section.locator(".comment-form").first, "  What a harbour view!  ")
+    comment = section.locator(".comment-list > .comment")
+    expect(comment).to_have_count(1)
+    expect(comment.locator(".comment-content").first).to_have_text("What a harbour view!")
+    expect(section.locator(".comments-summary")).to_have_text("Comments (1)")
+
+    comment.locator(".comment-reply").click()
+    _submit(comment.locator(".reply-form"), "Agreed!")
+    reply = comment.locator(".reply-list > .comment")
+    expect(reply).to_have_count(1)
+    expect(reply.locator(".comment-content")).to_have_text("Agreed!")
+    reply.locator(".comment-like").click()
+    expect(reply.locator(".comment-like")).to_have_attribute("aria-pressed", "true")
+    expect(reply.locator(".comment-likes")).to_have_text("1")
+    ARTIFACTS.mkdir(exist_ok=True)
+    visit.card(video).screenshot(path=ARTIFACTS / "page-comments.png")
+
+    visit.page.reload()
+    expect(visit.page.locator(".card")).to_have_count(len(catalogue))
+    section = visit.card(video).locator(".comments")
+    section.locator(".comments-summary").click()
+    expect(section.locator(".comments-summary")).to_have_text("Comments (2)")
+    comment = section.locator(".comment-list > .comment")
+    expect(comment.locator(".comment-content").first).to_have_text("What a harbour view!")
+    expect(comment.locator(".comment-like").first).to_have_attribute("aria-pressed", "false")
+    reply = comment.locator(".reply-list > .comment")
+    expect(reply.locator(".comment-content")).to_have_text("Agreed!")
+    expect(reply.locator(".comment-like")).to_have_attribute("aria-pressed", "true")
+    expect(reply.locator(".comment-likes")).to_have_text("1")
+
+    tokens = [request.headers.get("x-recaptcha-token") or "" for request in visit.writes()]
+    actions = [token.split("-")[1] for token in tokens]
+    assert actions == ["post_comment", "post_comment", "like_comment"]
+    stored = server.get(f"/api/videos/{video}/comments")
+    assert stored["totalCount"] == 2
+    assert stored["comments"][0]["replies"][0]["likes"] == 1
+    assert visit.policy_violations == []
+
+
+def test_a_refused_comment_says_why_and_keeps_the_text(server: Server, page: Page) -> None:
+    refusal = "You have left too many comments already"
+
+    def refuse_posts(route: Route) -> None:
+        if route.request.method == "POST":
+            route.fulfill(status=429, json={"error": refusal})
+        else:
+            route.continue_()
+
+    catalogue = server.get("/api/videos")
+    visit = open_page(page, server.url, len(catalogue))
+    video = catalogue[0]["id"]
+    page.route(f"{server.url}/api/videos/*/comments", refuse_posts)
+    section = _open_comments(visit, video)
+    form = section.locator(".comment-form").first
+    _submit(form, "one too many")
+    expect(form.locator(".comment-error")).to_have_text(
+        f"The server refused your comment: {refusal}."
+    )
+    expect(form.locator("textarea")).to_have_value("one too many")
+    expect(section.locator(".comment-list > .comment")).to_have_count(0)
+    _submit(form, "   ")
+    expect(form.locator(".comment-error")).to_have_text("Write something first.")

@@ -144,8 +144,8 @@ async def server(
     """One server for the request-head tests, which leave nothing behind."""
     directory = tmp_path_factory.mktemp("server")
     template = urlsplit(sqlite_backend.template_url).path.removeprefix("/")
-    shutil.copyfile(template, directory / "videolikes.db.units")
-    database_url = await _seeded(f"sqlite+aiosqlite:///{directory / 'videolikes.db.units'}")
+    shutil.copyfile(template, directory / "videolikes.db")
+    database_url = await _seeded(f"sqlite+aiosqlite:///{directory / 'videolikes.db'}")
     with serve(directory, DATABASE_URL=database_url, HEADER_TIMEOUT=str(HEADER_TIMEOUT)) as server:
         yield server
 

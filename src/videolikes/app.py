@@ -18,6 +18,8 @@ from starlette.responses import Response
 from videolikes.cache import TimedBody
 from videolikes.captcha import recaptcha_client
 from videolikes.catalogue import routes as videos
+from videolikes.comments import routes as comments
+from videolikes.comments.service import CommentService
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.db.errors import describe, is_missing_schema_object, unavailable_reason
@@ -117,10 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     threshold=settings.recaptcha_threshold,
                     timeout=settings.recaptcha_timeout,
                     max_connections=settings.recaptcha_max_connections,
-                    expected_action=settings.recaptcha_expected_action,
+                    check_action=settings.recaptcha_check_action,
                     hostnames=settings.recaptcha_hostnames,
                 ),
                 likes=LikeService(database),
+                comments=CommentService(database),
                 video_list=TimedBody(settings.videos_cache_seconds),
                 cursors=Cursors(settings.ip_hash_secret.get_secret_value().encode()),
                 rate_limiter=rate_limiter,
@@ -154,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    for router in (videos.router, me.router, health.router, operations.router):
+    for router in (videos.router, comments.router, me.router, health.router, operations.router):
         app.include_router(router)
     add_like_routes(app)
     videos.add_whole_catalogue_route(app)

@@ -58,7 +58,7 @@ class RecaptchaVerifier:
         threshold: float = 0.5,
         timeout: float = 3.0,
         max_connections: int,
-        expected_action: str | None = None,
+        check_action: bool = False,
         hostnames: Sequence[str] = (),
     ) -> None:
         self._client = client
@@ -70,7 +70,7 @@ class RecaptchaVerifier:
         self._verify_url = verify_url
         self._threshold = threshold
         self._timeout = timeout
-        self._expected_action = expected_action
+        self._check_action = check_action
         # Hostnames are case-insensitive; normalise so configuration casing cannot lock users out.
         self._hostnames = frozenset(h.strip().lower() for h in hostnames if h.strip())
 
@@ -85,8 +85,13 @@ class RecaptchaVerifier:
     def enabled(self) -> bool:
         return self._secret is not None
 
-    async def verify(self, token: str | None) -> CaptchaOutcome:
-        """Return SKIPPED or PASSED, or raise the error the client should see."""
+    async def verify(self, token: str | None, *, action: str) -> CaptchaOutcome:
+        """Return SKIPPED or PASSED, or raise the error the client should see.
+
+        `action` is the one the web client asks reCAPTCHA for at this endpoint (`like_video`,
+        `post_comment`, `like_comment`); with check_action the token must carry it, so a token
+        made for one kind of write cannot be spent on another.
+        """
         if self._secret is None:
             return CaptchaOutcome.SKIPPED
         if token is None or not token.strip():
@@ -98,7 +103,7 @@ class RecaptchaVerifier:
             raise CaptchaRejected()
 
         payload = await self._ask(self._secret, token)
-        self._judge(payload)
+        self._judge(payload, action)
         _log.debug("reCAPTCHA outcome=%s", CaptchaOutcome.PASSED)
         return CaptchaOutcome.PASSED
 
@@ -144,7 +149,7 @@ class RecaptchaVerifier:
             raise CaptchaUnavailable()
         return payload
 
-    def _judge(self, payload: dict[str, Any]) -> None:
+    def _judge(self, payload: dict[str, Any], action: str) -> None:
         codes = _error_codes(payload)
         if payload["success"] is not True:
             # Still a 403 for the client, but operators must hear about a bad secret loudly.
@@ -173,7 +178,7 @@ class RecaptchaVerifier:
             )
             raise CaptchaRejected()
 
-        if self._expected_action is not None and payload.get("action") != self._expected_action:
+        if self._check_action and payload.get("action") != action:
             _log.info("reCAPTCHA outcome=%s reason=action", CaptchaOutcome.REJECTED)
             raise CaptchaRejected()
 

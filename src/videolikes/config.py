@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
 
     environment: Literal["development", "production"] = "development"
-    database_url: str = "sqlite+aiosqlite:///./videolikes.db.units"
+    database_url: str = "sqlite+aiosqlite:///./videolikes.db"
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # A request's whole time with the database: waiting for a connection and its statements.
     database_timeout: float = Field(default=DEFAULT_DATABASE_TIMEOUT, gt=0, le=60)
@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     recaptcha_timeout: float = Field(default=3.0, gt=0, le=30)
     recaptcha_max_connections: int = Field(default=500, ge=1, le=10_000)
     recaptcha_verify_url: str = "https://www.google.com/recaptcha/api/siteverify"
+    # Each write's token must carry its endpoint's action: like_video, post_comment or
+    # like_comment (what the original web client asks for).
+    recaptcha_check_action: bool = False
+    # Replaced by recaptcha_check_action: one action cannot fit three endpoints.
     recaptcha_expected_action: str | None = None
     recaptcha_hostnames: Annotated[list[str], NoDecode] = []
     recaptcha_site_key: str | None = None
@@ -172,6 +176,16 @@ class Settings(BaseSettings):
     ) -> SecretStr | None:
         if value is None and info.data.get("environment") == "production":
             raise ValueError(_REQUIRED_IN_PRODUCTION)
+        return value
+
+    @field_validator("recaptcha_expected_action")
+    @classmethod
+    def _refuse_the_single_expected_action(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError(
+                "is replaced by RECAPTCHA_CHECK_ACTION=true: each endpoint checks its own "
+                "action (like_video, post_comment, like_comment)"
+            )
         return value
 
     @cached_property

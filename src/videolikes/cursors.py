@@ -16,12 +16,14 @@ from typing import Any
 import orjson
 
 from videolikes.catalogue.repository import CatalogueKey, CatalogueQuery
+from videolikes.comments.repository import CommentKey
 from videolikes.errors import BadRequest
 from videolikes.likes.client_likes import LikedKey
 
 _SIGNATURE_BYTES = 16
 _CATALOGUE = "v"
 _LIKED = "l"
+_COMMENTS = "c"
 
 
 class InvalidCursor(BadRequest):
@@ -56,6 +58,20 @@ class Cursors:
                 try:
                     datetime.fromisoformat(created_at)
                     return LikedKey(created_at, uuid.UUID(hex=like_id))
+                except ValueError:
+                    pass
+        raise InvalidCursor
+
+    def for_comments(self, video_id: str, key: CommentKey) -> str:
+        return self._encode([_COMMENTS, video_id, key.created_at.isoformat(), key.comment_id.hex])
+
+    def comments_key(self, token: str, video_id: str) -> CommentKey:
+        match self._decode(token):
+            case [str(kind), str(of_video), str(created_at), str(comment_id)] if kind == _COMMENTS:
+                if of_video != video_id:
+                    raise InvalidCursor("Invalid cursor: it belongs to another video's comments")
+                try:
+                    return CommentKey(datetime.fromisoformat(created_at), uuid.UUID(hex=comment_id))
                 except ValueError:
                     pass
         raise InvalidCursor

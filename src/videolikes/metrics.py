@@ -128,9 +128,9 @@ def record_legacy_moves(count: int) -> None:
 class CountedRecaptchaVerifier(RecaptchaVerifier):
     """The verifier, counting every outcome, so no write route can forget to."""
 
-    async def verify(self, token: str | None) -> CaptchaOutcome:
+    async def verify(self, token: str | None, *, action: str) -> CaptchaOutcome:
         try:
-            outcome = await super().verify(token)
+            outcome = await super().verify(token, action=action)
         except CaptchaTokenMissing:
             RECAPTCHA_OUTCOMES.labels(CaptchaOutcome.MISSING.value).inc()
             raise

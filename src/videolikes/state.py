@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from videolikes.cache import TimedBody
 from videolikes.captcha import RecaptchaVerifier
+from videolikes.comments.service import CommentService
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.db.units import Database
@@ -26,6 +27,7 @@ class AppState:
     identity: ClientIdentity
     captcha: RecaptchaVerifier
     likes: LikeService
+    comments: CommentService
     video_list: TimedBody[tuple[bytes, str]]
     cursors: Cursors
     readiness: Readiness

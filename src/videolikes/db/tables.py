@@ -1,4 +1,4 @@
-"""The three tables, column for column as the original service created them."""
+"""The original service's tables, column for column as it created them."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from sqlalchemy import (
     Row,
     String,
     Table,
+    Text,
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import Insert as pg_insert_type
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -80,11 +82,54 @@ class VideoLike(Base):
     )
 
 
+class Comment(Base):
+    __tablename__ = "comments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    video_id: Mapped[str] = mapped_column(String(50), ForeignKey("videos.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    # No foreign key, as in the original: removing a comment removes its replies explicitly.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+    __table_args__ = (
+        Index("comments_video_parent_created", "video_id", "parent_id", "created_at"),
+        Index("comments_video_user_created", "video_id", "user_id", "created_at"),
+    )
+
+
+class CommentLike(Base):
+    __tablename__ = "comment_likes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    comment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("comments.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    is_like: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+    # A unique index, as the original made it; ON CONFLICT infers it from its columns. The
+    # likes alone are indexed too (migration 0005), for counting them on read.
+    __table_args__ = (
+        Index("comment_user_unique", "comment_id", "user_id", unique=True),
+        Index(
+            "comment_likes_liked_idx",
+            "comment_id",
+            postgresql_where=text("is_like"),
+            sqlite_where=text("is_like"),
+        ),
+    )
+
+
 AnyRow = Row[*tuple[Any, ...]]
 
 videos: Table = Video.__table__  # type: ignore[assignment]
 users: Table = User.__table__  # type: ignore[assignment]
 video_likes: Table = VideoLike.__table__  # type: ignore[assignment]
+comments: Table = Comment.__table__  # type: ignore[assignment]
+comment_likes: Table = CommentLike.__table__  # type: ignore[assignment]
 
 
 def upsert_insert(conn: AsyncConnection, table: Table) -> pg_insert_type | sqlite_insert_type:

@@ -139,15 +139,12 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A request's writes, atomic per repository call.
-
-        On PostgreSQL every statement commits on its own. On SQLite the block is one
-        serialised transaction, committed when it succeeds and rolled back when it raises.
-        """
+        """A request's writes: one transaction on either database, committed when the block
+        succeeds and rolled back when it raises (on SQLite serialised, BEGIN IMMEDIATE)."""
         async with (
             self.deadline(),
             self._write_turn,
-            self._connect(self._writes, begin=self.is_sqlite) as conn,
+            self._connect(self.engine, begin=True) as conn,
         ):
             yield conn
 

@@ -25,10 +25,14 @@ __all__ = [
     "with_security_headers",
 ]
 
-# No endpoint reads a body; a few bytes are tolerated for clients that always send one (`{}`).
+# Only posting a comment reads a body; elsewhere a few bytes are tolerated for clients that
+# always send one (`{}`).
 MAX_BODY_BYTES = 1024
+# A comment of 300 characters is up to 1,200 bytes of UTF-8, or 3,600 as JSON escapes.
+COMMENT_BODY_BYTES = 8192
+_COMMENT_POST_PATH = re.compile(r"/api/videos/[^/]+/comments")
 
-_LIKE_WRITE_PATH = re.compile(r"/api/videos/[^/]+/like")
+_WRITE_PATH = re.compile(r"/api/videos/[^/]+/(?:like|comments)|/api/comments/[^/]+/like")
 _WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
 
 _ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
@@ -80,12 +84,13 @@ def _is_api(path: str) -> bool:
     return path.startswith("/api/") or path == "/api"
 
 
-def _is_like_write(method: str, path: str) -> bool:
-    return method in _WRITE_METHODS and _LIKE_WRITE_PATH.fullmatch(path) is not None
+def _is_write(method: str, path: str) -> bool:
+    return method in _WRITE_METHODS and _WRITE_PATH.fullmatch(path) is not None
 
 
 class RateLimitMiddleware:
-    """Counts every /api request per client; like writes also count against the write limit."""
+    """Counts every /api request per client; like and comment writes also count against the
+    write limit."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -99,7 +104,7 @@ class RateLimitMiddleware:
         if limiter is None:
             await self.app(scope, receive, send)
             return
-        write = _is_like_write(scope["method"], scope["path"])
+        write = _is_write(scope["method"], scope["path"])
         # The identity after trusted-proxy resolution: a forwarding header from anyone else
         # cannot move a client into a fresh bucket.
         rejection = await limiter.check(services.identity.ip_hash(scope), write=write)
@@ -110,7 +115,8 @@ class RateLimitMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Answers 413 to a request body over MAX_BODY_BYTES, before any other work is done."""
+    """Answers 413 to a request body over the bound, before any other work is done: `max_bytes`,
+    or COMMENT_BODY_BYTES for posting a comment."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -120,13 +126,16 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.max_bytes
+        if scope["method"] == "POST" and _COMMENT_POST_PATH.fullmatch(scope["path"]):
+            max_bytes = max(max_bytes, COMMENT_BODY_BYTES)
         chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
                     await _send_error(send, 400, "Invalid Content-Length", _CLOSE)
                     return
-                if int(value) > self.max_bytes:
+                if int(value) > max_bytes:
                     await _send_error(send, 413, "Request body too large", _CLOSE)
                     return
             elif name == b"transfer-encoding":
@@ -143,7 +152,7 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
+            if size > max_bytes:
                 await _send_error(send, 413, "Request body too large", _CLOSE)
                 return
             if not message.get("more_body", False):

@@ -10,11 +10,13 @@ headers that carry them) are made here, with the secret, when the document is.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
 
 from videolikes.catalogue.repository import CatalogueKey, CatalogueQuery
+from videolikes.comments.repository import CommentKey
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.likes.client_likes import LikedKey
@@ -35,6 +37,8 @@ _NULL_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
 
 # Where the examples' pages end: after the example video, and after a like of 27 Nov 2026.
 _LIKED_KEY = LikedKey("2026-11-27 12:00:00.000000", uuid.UUID(int=0x5EED))
+_COMMENT_KEY = CommentKey(datetime(2026, 11, 27, 12, 0), uuid.UUID(int=0xC0FFEE))
+_COMMENTS_PATH = "/api/videos/{videoId}/comments"
 
 
 def serve_corrected_openapi(app: FastAPI, settings: Settings) -> None:
@@ -80,6 +84,13 @@ def _add_page_examples(paths: dict[str, Any], cursors: Cursors) -> None:
     liked = cursors.for_liked(_LIKED_KEY)
     _example_parameter(mine, "cursor", liked)
     _example_link(mine, f"/api/me/likes?limit={_example(mine, 'limit')}&cursor={liked}")
+
+    comments = paths[_COMMENTS_PATH]["get"]
+    video_id = _example(comments, "videoId")
+    after = cursors.for_comments(video_id, _COMMENT_KEY)
+    _example_parameter(comments, "cursor", after)
+    url = _COMMENTS_PATH.replace("{videoId}", video_id)
+    _example_link(comments, f"{url}?limit={_example(comments, 'limit')}&cursor={after}")
 
 
 def _after_example(query: CatalogueQuery) -> CatalogueKey:

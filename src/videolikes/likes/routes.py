@@ -15,6 +15,8 @@ from videolikes.state import app_state
 from videolikes.wire import INVALID_VIDEO_ID, VIDEO_ID_PATTERN, UserLikeOut, user_like_body
 
 LIKE_PATH = "/api/videos/{videoId}/like"
+# What the web client asks reCAPTCHA for before a like write (RECAPTCHA_CHECK_ACTION).
+LIKE_VIDEO_ACTION = "like_video"
 _VIDEO_ID_DESCRIPTION = "The video's id: 1-50 characters of A-Z, a-z, 0-9, _ and -"
 _VIDEO_ID_EXAMPLE = "EFTA01683563"
 _CAPTCHA_HEADER_DESCRIPTION = (
@@ -131,7 +133,7 @@ async def _write_like(request: Request, write: Callable[..., Awaitable[bool]]) -
     video_id = _video_id(request)
     token = bounded_header(request, "X-Recaptcha-Token", _MAX_CAPTCHA_HEADER_LENGTH)
     state = app_state(request)
-    await state.captcha.verify(token)
+    await state.captcha.verify(token, action=LIKE_VIDEO_ACTION)
     liked = await write(state.likes, video_id=video_id, client=state.identity.keys(request.scope))
     # This process's cached catalogue would otherwise hide the write for up to its lifetime.
     state.video_list.invalidate()

@@ -1,7 +1,8 @@
 """Adopt a PostgreSQL database made by the original service.
 
-The original created the same three tables (SPEC section 1) with its own tooling. To adopt
-one: check that every table, column and constraint videolikes relies on is there and
+The original created the same three tables (SPEC section 1) with its own tooling, and later
+comments and comment_likes (checked where present; migration 0004 creates them where not). To
+adopt one: check that every table, column and constraint videolikes relies on is there and
 compatible; if anything is not, report all of it and change nothing. Otherwise, in one
 transaction: give the constraints videolikes' names where they differ (the like writes name
 `video_user_unique`, later migrations name the rest), turn a unique index the like writes need
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Text,
     Uuid,
     bindparam,
     func,
@@ -95,15 +97,48 @@ _TABLES: dict[str, tuple[_Column, ...]] = {
         _Column("created_at", DateTime, nullable=False, needs_default=True),
     ),
 }
-_PRIMARY_KEYS = {"videos": "videos_pkey", "users": "users_pkey", "video_likes": "video_likes_pkey"}
+# The original's later tables: a database made before it had comments lacks them, and
+# migration 0004 creates them; where they are, they must be what the comment code writes.
+_COMMENT_TABLES: dict[str, tuple[_Column, ...]] = {
+    "comments": (
+        _Column("id", Uuid, nullable=False),
+        _Column("video_id", String, nullable=False, length=50),
+        _Column("user_id", Uuid, nullable=False),
+        _Column("parent_id", Uuid, nullable=True),
+        _Column("content", Text, nullable=False),
+        _Column("created_at", DateTime, nullable=False, needs_default=True),
+    ),
+    "comment_likes": (
+        _Column("id", Uuid, nullable=False),
+        _Column("comment_id", Uuid, nullable=False),
+        _Column("user_id", Uuid, nullable=False),
+        _Column("is_like", Boolean, nullable=False),
+        _Column("created_at", DateTime, nullable=False, needs_default=True),
+    ),
+}
+_PRIMARY_KEYS = {
+    "videos": "videos_pkey",
+    "users": "users_pkey",
+    "video_likes": "video_likes_pkey",
+    "comments": "comments_pkey",
+    "comment_likes": "comment_likes_pkey",
+}
 _UNIQUES = (
     _Unique("videos", ("filename",), "videos_filename_unique"),
     _Unique("users", ("ip_hash",), "users_ip_hash_unique"),
     _Unique("video_likes", ("video_id", "user_id"), "video_user_unique", must_be_constraint=True),
+    # ON CONFLICT names its columns: the original's unique index serves as it is.
+    _Unique("comment_likes", ("comment_id", "user_id"), "comment_user_unique"),
 )
 _FOREIGN_KEYS = (
     _ForeignKey("video_likes", "video_id", "videos", "video_likes_video_id_videos_id_fk"),
     _ForeignKey("video_likes", "user_id", "users", "video_likes_user_id_users_id_fk"),
+    _ForeignKey("comments", "video_id", "videos", "comments_video_id_videos_id_fk"),
+    _ForeignKey("comments", "user_id", "users", "comments_user_id_users_id_fk"),
+    _ForeignKey(
+        "comment_likes", "comment_id", "comments", "comment_likes_comment_id_comments_id_fk"
+    ),
+    _ForeignKey("comment_likes", "user_id", "users", "comment_likes_user_id_users_id_fk"),
 )
 _VIEWS_INDEX = "videos_views_idx"
 
@@ -135,9 +170,11 @@ def _rename(kind: str, table: str, old: str, new: str) -> tuple[str, str]:
     return statement, f"{table}: rename {kind} {old} to {new}"
 
 
-def _check_columns(inspector: Inspector, table: str, adoption: Adoption) -> None:
+def _check_columns(
+    inspector: Inspector, table: str, needs: tuple[_Column, ...], adoption: Adoption
+) -> None:
     found = {column["name"]: column for column in inspector.get_columns(table)}
-    for need in _TABLES[table]:
+    for need in needs:
         column = found.get(need.name)
         where = f"{table}.{need.name}"
         if column is None:
@@ -159,7 +196,7 @@ def _check_columns(inspector: Inspector, table: str, adoption: Adoption) -> None
             adoption.problems.append(f"{where}: videolikes needs it {wanted}")
         if need.needs_default and column.get("default") is None:
             adoption.problems.append(f"{where}: has no default, videolikes inserts without it")
-    needed = {need.name for need in _TABLES[table]}
+    needed = {need.name for need in needs}
     for name, column in found.items():
         if name not in needed and not column["nullable"] and column.get("default") is None:
             adoption.problems.append(
@@ -179,11 +216,12 @@ def _plan(inspector: Inspector, adoption: Adoption) -> list[str]:
             statements.append(statement)
             adoption.renames.append(description)
 
-    for table in _TABLES:
+    comment_tables = {table: needs for table, needs in _COMMENT_TABLES.items() if table in present}
+    for table, needs in {**_TABLES, **comment_tables}.items():
         if table not in present:
             adoption.problems.append(f"{table}: table missing")
             continue
-        _check_columns(inspector, table, adoption)
+        _check_columns(inspector, table, needs, adoption)
         primary = inspector.get_pk_constraint(table)
         if primary.get("constrained_columns") != ["id"]:
             adoption.problems.append(f"{table}: primary key must be (id)")
@@ -222,9 +260,9 @@ def _plan(inspector: Inspector, adoption: Adoption) -> list[str]:
                 f"{unique.table}: no unique constraint or index on ({columns})"
             )
 
-    if "video_likes" in present:
-        foreign_keys = inspector.get_foreign_keys("video_likes")
-        for need in _FOREIGN_KEYS:
+    for need in _FOREIGN_KEYS:
+        if need.table in present:
+            foreign_keys = inspector.get_foreign_keys(need.table)
             matching = [
                 fk
                 for fk in foreign_keys

@@ -1,4 +1,4 @@
-"""The `videolikes` command: serve, db upgrade/adopt, seed, import, reconcile, config."""
+"""The `videolikes` command: serve, db upgrade/adopt, seed, import, reconcile, comments, config."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from uvicorn.config import STARTUP_FAILURE
 from videolikes.catalogue.demo import demo_videos
 from videolikes.catalogue.importer import ImportFileError, Progress, ProgressCallback, import_videos
 from videolikes.catalogue.repository import insert_missing_videos
+from videolikes.comments.moderation import comments_app
 from videolikes.config import (
     DEVELOPMENT_IP_HASH_SECRET,
     Settings,
@@ -65,6 +66,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(comments_app, name="comments")
 
 
 def _print_version(wanted: bool) -> None:

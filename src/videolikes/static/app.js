@@ -1,8 +1,13 @@
-// The videolikes page: the catalogue and a like button per video, using only the public API.
+// The videolikes page: the catalogue, a like button per video and its comments, using only
+// the public API.
 "use strict";
 
 const PAGE_SIZE = 50;
-const RECAPTCHA_ACTION = "like_video";
+// The action reCAPTCHA is asked for per write, as the original web client asks (the server
+// can check it: RECAPTCHA_CHECK_ACTION).
+const LIKE_VIDEO = "like_video";
+const POST_COMMENT = "post_comment";
+const LIKE_COMMENT = "like_comment";
 // Per-video status requests in flight at once, when the server has no batch endpoint.
 const STATUS_CONCURRENCY = 6;
 // Past these, a request or reCAPTCHA counts as failed instead of leaving a button busy.
@@ -24,14 +29,16 @@ class RecaptchaUnavailable extends Error {}
 
 // --- the API -----------------------------------------------------------------------------
 
-async function api(method, path, token) {
+async function api(method, path, token, json) {
   const headers = { Accept: "application/json" };
   if (token) headers["X-Recaptcha-Token"] = token;
+  if (json !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(path, {
       method,
       headers,
+      body: json === undefined ? undefined : JSON.stringify(json),
       cache: "no-store",
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
@@ -101,7 +108,7 @@ async function userLikes(ids) {
 async function writeLike(id, like) {
   if (idempotentWrites !== false) {
     try {
-      const { body } = await api(like ? "PUT" : "DELETE", likePath(id), await recaptchaToken());
+      const { body } = await api(like ? "PUT" : "DELETE", likePath(id), await recaptchaToken(LIKE_VIDEO));
       idempotentWrites = true;
       return body.userLike === true;
     } catch (error) {
@@ -109,7 +116,7 @@ async function writeLike(id, like) {
       idempotentWrites = false;
     }
   }
-  const { body } = await api("POST", likePath(id), await recaptchaToken());
+  const { body } = await api("POST", likePath(id), await recaptchaToken(LIKE_VIDEO));
   return body.userLike === true;
 }
 
@@ -136,14 +143,14 @@ function loadRecaptcha() {
 }
 
 // A fresh token for every write: tokens are single-use and expire after two minutes.
-async function recaptchaToken() {
+async function recaptchaToken(action) {
   if (!siteKey) return null;
   let timer;
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new RecaptchaUnavailable()), RECAPTCHA_TIMEOUT_MS);
   });
   const token = loadRecaptcha().then(() =>
-    window.grecaptcha.execute(siteKey, { action: RECAPTCHA_ACTION }),
+    window.grecaptcha.execute(siteKey, { action }),
   );
   try {
     return await Promise.race([token, timeout]);
@@ -236,6 +243,7 @@ class Card {
     this.error = find(".card-error");
     this.button.addEventListener("click", () => this.toggle());
     this.show(this.liked, this.likes);
+    this.comments = new Comments(find(".comments"), video.id);
   }
 
   show(liked, likes) {
@@ -290,6 +298,161 @@ class Card {
   markGone() {
     this.gone = true;
     this.button.setAttribute("aria-disabled", "true");
+  }
+}
+
+// --- comments ----------------------------------------------------------------------------
+
+const commentTemplate = document.getElementById("comment-template");
+const commentTime = new Intl.DateTimeFormat("en", { dateStyle: "medium", timeStyle: "short" });
+
+function commentsPath(videoId) {
+  return `/api/videos/${encodeURIComponent(videoId)}/comments`;
+}
+
+function commentLikePath(id) {
+  return `/api/comments/${encodeURIComponent(id)}/like`;
+}
+
+// Why a comment write failed, in the server's own words when it gave some.
+function explainCommentError(error, what) {
+  if (error instanceof RecaptchaUnavailable) {
+    return `reCAPTCHA could not load, so your ${what} was not sent. Check your connection or content blocker and try again.`;
+  }
+  if (error.status === 0) return "Could not reach the server. Check your connection and try again.";
+  if (error.status === 429 && error.retryAfter) {
+    const seconds = Number.parseInt(error.retryAfter, 10);
+    const when = Number.isFinite(seconds) ? `in ${plural(seconds, "second", "seconds")}` : "in a moment";
+    return `Too many writes in a short time. Try again ${when}.`;
+  }
+  const reason = error.serverMessage ? `: ${error.serverMessage}` : ` (${error.status})`;
+  return `The server refused your ${what}${reason}.`;
+}
+
+class Comments {
+  constructor(details, videoId) {
+    this.details = details;
+    this.videoId = videoId;
+    this.loaded = false;
+    this.total = 0;
+    this.summary = details.querySelector(".comments-summary");
+    this.status = details.querySelector(".comments-status");
+    this.list = details.querySelector(".comment-list");
+    const form = details.querySelector(".comment-form");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.post(form, null, this.list);
+    });
+    details.addEventListener("toggle", () => {
+      if (details.open && !this.loaded) this.load();
+    });
+  }
+
+  async load() {
+    this.status.textContent = "Loading comments…";
+    try {
+      const { body } = await api("GET", commentsPath(this.videoId));
+      this.loaded = true;
+      this.list.replaceChildren(...body.comments.map((comment) => this.element(comment, true)));
+      this.count(body.totalCount);
+    } catch (error) {
+      this.status.textContent = `The comments could not be loaded (${error.status || "no connection"}).`;
+    }
+  }
+
+  count(total) {
+    this.total = total;
+    this.summary.textContent = `Comments (${numbers.format(total)})`;
+    this.status.textContent = total ? "" : "No comments yet.";
+  }
+
+  element(comment, topLevel) {
+    const item = commentTemplate.content.firstElementChild.cloneNode(true);
+    const find = (selector) => item.querySelector(selector);
+    item.dataset.commentId = comment.id;
+    find(".comment-user").textContent = comment.user.username;
+    const time = find(".comment-time");
+    time.dateTime = comment.createdAt;
+    time.textContent = commentTime.format(new Date(comment.createdAt));
+    find(".comment-content").textContent = comment.content;
+    this.likeButton(item, comment);
+    if (topLevel) {
+      const reply = find(".comment-reply");
+      const form = find(".reply-form");
+      const replies = find(".reply-list");
+      reply.hidden = false;
+      reply.addEventListener("click", () => {
+        form.hidden = !form.hidden;
+        if (!form.hidden) form.querySelector("textarea").focus();
+      });
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.post(form, comment.id, replies);
+      });
+      replies.replaceChildren(...comment.replies.map((child) => this.element(child, false)));
+    } else {
+      find(".reply-list").remove();
+      find(".reply-form").remove();
+    }
+    return item;
+  }
+
+  likeButton(item, comment) {
+    const button = item.querySelector(".comment-like");
+    const count = item.querySelector(".comment-likes");
+    const error = item.querySelector(".comment-like-error");
+    let liked = comment.userLike === true;
+    let likes = comment.likes;
+    const show = () => {
+      button.setAttribute("aria-pressed", String(liked));
+      count.textContent = numbers.format(likes);
+    };
+    show();
+    button.addEventListener("click", async () => {
+      if (button.getAttribute("aria-busy") === "true") return;
+      button.setAttribute("aria-busy", "true");
+      error.textContent = "";
+      const want = !liked;
+      try {
+        const token = await recaptchaToken(LIKE_COMMENT);
+        const { body } = await api(want ? "PUT" : "DELETE", commentLikePath(comment.id), token);
+        const now = body.userLike === true;
+        if (now !== liked) likes = Math.max(0, likes + (now ? 1 : -1));
+        liked = now;
+        show();
+      } catch (failure) {
+        error.textContent = explainCommentError(failure, "like");
+      } finally {
+        button.removeAttribute("aria-busy");
+      }
+    });
+  }
+
+  async post(form, parentId, list) {
+    const input = form.querySelector("textarea");
+    const submit = form.querySelector("button");
+    const error = form.querySelector(".comment-error");
+    const content = input.value.trim();
+    error.textContent = "";
+    if (!content) {
+      error.textContent = "Write something first.";
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const token = await recaptchaToken(POST_COMMENT);
+      const body = parentId ? { content, parentId } : { content };
+      const { body: comment } = await api("POST", commentsPath(this.videoId), token, body);
+      if (parentId) list.append(this.element(comment, false));
+      else list.prepend(this.element(comment, true));
+      input.value = "";
+      if (parentId) form.hidden = true;
+      this.count(this.total + 1);
+    } catch (failure) {
+      error.textContent = explainCommentError(failure, parentId ? "reply" : "comment");
+    } finally {
+      submit.disabled = false;
+    }
   }
 }
 

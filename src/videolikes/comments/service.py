@@ -1,0 +1,184 @@
+"""The comment operations, free of HTTP: read a video's comments, post one, like one."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from videolikes.comments import repository
+from videolikes.comments.errors import (
+    CommentNotFound,
+    ContentRequired,
+    ContentTooLong,
+    InvalidParent,
+    TooManyComments,
+)
+from videolikes.comments.repository import CommentKey, CommentRow
+from videolikes.db.units import Database
+from videolikes.errors import VideoNotFound
+from videolikes.identity import ClientKeys
+from videolikes.metrics import record_legacy_moves
+from videolikes.users.repository import get_or_create_user, move_legacy_user
+
+MAX_CONTENT_LENGTH = 300
+# The original's limit: comments per client per video within DAILY_WINDOW.
+DAILY_CAP = 10
+DAILY_WINDOW = timedelta(hours=24)
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CommentView:
+    row: CommentRow
+    likes: int
+    user_like: bool
+    # None for a reply: replies carry no replies of their own.
+    replies: list[CommentView] | None = field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class CommentPage:
+    comments: list[CommentView]
+    total_count: int
+    next_key: CommentKey | None
+
+
+def validated_content(content: str | None) -> str:
+    """The content as stored: trimmed, present, at most MAX_CONTENT_LENGTH characters."""
+    trimmed = (content or "").strip()
+    if not trimmed:
+        raise ContentRequired
+    if len(trimmed) > MAX_CONTENT_LENGTH:
+        raise ContentTooLong
+    return trimmed
+
+
+def _now() -> datetime:
+    # Stored as the original stores it: UTC, without a zone.
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class CommentService:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._database.read()
+
+    def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        # One transaction: a write's locks (the user's row above all) must last until its
+        # comment or like is committed.
+        return self._database.write()
+
+    async def page(
+        self, *, video_id: str, client: ClientKeys, after: CommentKey | None, limit: int
+    ) -> CommentPage:
+        """Top-level comments newest first, each with every reply oldest first.
+
+        `total_count` is the original's: the top-level comments listed plus every reply of
+        the video.
+        """
+        async with self._reading() as conn:
+            if not await repository.video_exists(conn, video_id):
+                raise VideoNotFound
+            top = await repository.top_level_page(
+                conn, video_id=video_id, after=after, limit=limit + 1
+            )
+            more, top = len(top) > limit, top[:limit]
+            replies = await repository.replies_of(
+                conn, video_id=video_id, parent_ids=[row.id for row in top]
+            )
+            ids = [row.id for row in (*top, *replies)]
+            likes = await repository.like_counts(conn, ids)
+            liked = await repository.liked_by(conn, comment_ids=ids, client=client)
+            reply_count = await repository.count_replies(conn, video_id=video_id)
+
+        def view(row: CommentRow) -> CommentView:
+            return CommentView(row, likes.get(row.id, 0), row.id in liked)
+
+        replies_by_parent: dict[uuid.UUID, list[CommentView]] = {row.id: [] for row in top}
+        for reply in replies:
+            assert reply.parent_id is not None
+            replies_by_parent[reply.parent_id].append(view(reply))
+        listed = [
+            CommentView(row, likes.get(row.id, 0), row.id in liked, replies_by_parent[row.id])
+            for row in top
+        ]
+        next_key = CommentKey(top[-1].created_at, top[-1].id) if more else None
+        return CommentPage(listed, len(listed) + reply_count, next_key)
+
+    async def post(
+        self, *, video_id: str, client: ClientKeys, content: str, parent_id: uuid.UUID | None
+    ) -> CommentView:
+        """Store a comment (a reply when `parent_id` is given) by this client."""
+        async with self._writing() as conn:
+            if not await repository.lock_video(conn, video_id):
+                raise VideoNotFound
+            if parent_id is not None:
+                parent = await repository.lock_comment(conn, parent_id)
+                if parent is None or parent.video_id != video_id or parent.parent_id is not None:
+                    raise InvalidParent
+            user = await get_or_create_user(conn, client=client)
+            await repository.lock_user(conn, user.id)
+            now = _now()
+            recent = await repository.count_comments_since(
+                conn, video_id=video_id, user_id=user.id, since=now - DAILY_WINDOW
+            )
+            if recent >= DAILY_CAP:
+                raise TooManyComments
+            comment_id = await repository.insert_comment(
+                conn,
+                video_id=video_id,
+                user_id=user.id,
+                parent_id=parent_id,
+                content=content,
+                created_at=now,
+            )
+        row = CommentRow(comment_id, parent_id, content, now, user.id, user.username)
+        return CommentView(row, likes=0, user_like=False, replies=[])
+
+    async def toggle_like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
+        async with self._writing() as conn:
+            user_id = await self._liker(conn, comment_id, client)
+            if await repository.remove_like(conn, comment_id=comment_id, user_id=user_id):
+                return False
+            await repository.add_like(
+                conn, comment_id=comment_id, user_id=user_id, created_at=_now()
+            )
+            return True
+
+    async def like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
+        async with self._writing() as conn:
+            user_id = await self._liker(conn, comment_id, client)
+            await repository.add_like(
+                conn, comment_id=comment_id, user_id=user_id, created_at=_now()
+            )
+            return True
+
+    async def unlike(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
+        """Leaves the comment not liked by this client; creates no user."""
+        async with self._writing() as conn:
+            if await repository.lock_comment(conn, comment_id) is None:
+                raise CommentNotFound
+            if await move_legacy_user(conn, client):
+                record_legacy_moves(1)
+            user_id = await repository.own_user_id(conn, client)
+            if user_id is not None:
+                await repository.lock_user(conn, user_id)
+                await repository.remove_like(conn, comment_id=comment_id, user_id=user_id)
+            return False
+
+    async def _liker(
+        self, conn: AsyncConnection, comment_id: uuid.UUID, client: ClientKeys
+    ) -> uuid.UUID:
+        """This client's user, created if need be, its writes queued behind each other."""
+        if await repository.lock_comment(conn, comment_id) is None:
+            raise CommentNotFound
+        user = await get_or_create_user(conn, client=client)
+        await repository.lock_user(conn, user.id)
+        user_id: uuid.UUID = user.id
+        return user_id
