@@ -129,8 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 rate_limiter=rate_limiter,
                 readiness=readiness,
             )
-            # py-spy put about a tenth of the server's samples under load in the cyclic garbage
-            # collector. What exists now (modules, the app, its routes and clients) lives as
+            # Under load the cyclic garbage collector took a share of the server's time
+            # (BENCHMARKS.md). What exists now (modules, the app, its routes and clients) lives as
             # long as the process, so it leaves the collector's reach; and a young collection
             # scans every object of the requests in flight, so it runs per 50,000 allocations
             # instead of per 700. Request garbage is freed by reference counting either way.

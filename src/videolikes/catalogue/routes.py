@@ -115,9 +115,8 @@ def add_whole_catalogue_route(app: FastAPI) -> None:
     It is the original service's answer, asked for on every page, and this process holds its
     body ready: the route is a plain Starlette one, with none of FastAPI's per-request
     parameter machinery, and reads its one input (If-None-Match) itself by the rule
-    `get_videos` documents. A request with a query string goes on to `get_videos`. Side by
-    side on S3 (10 s runs, two pairs) this took 4,480 and 4,900 req/s to 6,992 and 6,923, and
-    the server's CPU per request from 354 and 321 µs to 207 and 210.
+    `get_videos` documents, since FastAPI's machinery cost more than the answer
+    (BENCHMARKS.md, S3). A request with a query string goes on to `get_videos`.
     """
     route = _WithoutQueryRoute("/api/videos", _whole_catalogue_endpoint, include_in_schema=False)
     # Starlette adds HEAD to a GET route; the documented endpoint answers GET alone.

@@ -41,12 +41,9 @@ def add_like_routes(app: FastAPI) -> None:
 
     They sit on every video page, so they skip FastAPI's per-request parameter machinery: each
     endpoint takes the Request and reads its two inputs itself, by the rules the OpenAPI
-    document states (_VIDEO_ID_PARAMETER, _CAPTCHA_HEADER_PARAMETER). Side by side on S5 (15 s
-    runs, two pairs) that took the writes from 3,767 and 3,779 to 4,000 and 4,282 req/s.
-    As DirectRoutes they also skip FastAPI's request handler and its exit stacks: S1 (10 s
-    runs, three pairs) 5,522, 5,624 and 6,283 -> 6,616, 6,644 and 7,407 req/s, server CPU per
-    request 279, 276 and 246 -> 223, 224 and 201 µs; S5 3,750 and 3,646 -> 4,067 and 4,357.
-    Registered on the app rather than through an included router, a like request meets its
+    document states (_VIDEO_ID_PARAMETER, _CAPTCHA_HEADER_PARAMETER). As DirectRoutes they
+    also skip FastAPI's request handler and its exit stacks; both were measured to cost more
+    than the like itself (BENCHMARKS.md). Registered on the app rather than through an included router, a like request meets its
     route first.
     """
     routes = app.router.routes

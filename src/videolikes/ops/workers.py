@@ -1,9 +1,8 @@
 """Running `serve`: in this process for one worker, or under a supervisor of worker processes.
 
 uvicorn's own supervisor hands every worker one shared listening socket, and the first worker
-awake accepts nearly all of a burst of new connections: wrk's 64 connections were seen spread
-61/3, 62/2 and 50/14 over two workers, one saturated while the other idled, with p99 latencies
-of 160-490 ms. Here each worker has a listening socket of its own, joined with SO_REUSEPORT, so
+awake accepts nearly all of a burst of new connections, so one worker saturates while the
+other idles (BENCHMARKS.md). Here each worker has a listening socket of its own, joined with SO_REUSEPORT, so
 the kernel spreads connections over the workers by their address hash. The supervisor binds
 them all before any worker starts (see listeners.py) and hands one to each: a worker that dies
 is replaced on the same socket, whose queued connections wait for it instead of being reset. A

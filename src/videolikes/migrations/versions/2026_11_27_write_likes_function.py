@@ -4,9 +4,8 @@ A batch of like writes must lock its videos before it reads their like rows, and
 them with a snapshot taken after the locks: under READ COMMITTED that takes two statements,
 and with BEGIN and COMMIT four round trips, three of them while the videos stay locked. A
 VOLATILE function takes a fresh snapshot for each statement in it, so called as one
-autocommitted statement it locks, writes and commits in a single round trip. Side by side
-(10 s runs, two pairs) S5 went from 4,087 and 4,121 to 4,428 and 4,436 req/s, S4 from 3,452
-and 3,273 to 3,540 and 3,657, S2 from 3,628 and 3,615 to 3,801 and 3,982.
+autocommitted statement it locks, writes and commits in a single round trip (measured in
+BENCHMARKS.md).
 
 On PostgreSQL only; the SQLite store writes one like at a time in its own transactions.
 
