@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from videolikes.db.errors import unavailable_reason
 from videolikes.db.units import Database, create_engine
-from videolikes.ops.logs import JsonFormatter, TextFormatter
+from videolikes.logs import JsonFormatter, TextFormatter
 
 # What a client sent, in a form no log line has any other reason to contain.
 PROBE = "Probe_7f3a9c_from_a_query_string"

@@ -380,7 +380,7 @@ async def test_an_unexpected_error_is_logged_and_answered_under_its_request_id(
 def test_json_formatter_outside_a_request_uses_a_dash_for_the_id(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from videolikes.ops.logs import configure_logging
+    from videolikes.logs import configure_logging
 
     configure_logging("info", "json")
     logging.getLogger("videolikes.test").info("hello %s", "world")

@@ -29,7 +29,6 @@ from videolikes.http.docs import add_docs
 from videolikes.http.methods import allow_header
 from videolikes.http.middleware import add_abuse_middleware, with_security_headers
 from videolikes.http.observability import ObservedFastAPI
-from videolikes.http.openapi import serve_corrected_openapi
 from videolikes.http.page import add_page
 from videolikes.http.responses import error_response
 from videolikes.http.slashes import redirect_trailing_slashes
@@ -37,16 +36,17 @@ from videolikes.identity import ClientIdentity
 from videolikes.legacy_identity import LegacyIdentity
 from videolikes.likes.routes import add_like_routes
 from videolikes.likes.service import LikeService
+from videolikes.logs import configure_logging
 from videolikes.metrics import (
     CountedRecaptchaVerifier,
     forget_pool,
     observe_pool,
     release_process_metrics,
 )
+from videolikes.openapi import serve_corrected_openapi
 from videolikes.ops import health
 from videolikes.ops import routes as operations
 from videolikes.ops.log_throttle import ThrottledLog
-from videolikes.ops.logs import configure_logging
 from videolikes.ops.readiness import Readiness
 from videolikes.ratelimit import open_rate_limiter
 from videolikes.state import AppState, app_state
@@ -104,7 +104,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.services = AppState(
                 settings=settings,
                 database=database,
-                http_client=http_client,
                 identity=ClientIdentity(
                     secret=settings.ip_hash_secret.get_secret_value().encode(),
                     trusted_proxies=settings.trusted_proxies,

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
 from starlette.requests import Request
 
-from videolikes.cache import TimedBody
-from videolikes.captcha import RecaptchaVerifier
-from videolikes.comments.service import CommentService
-from videolikes.config import Settings
-from videolikes.cursors import Cursors
-from videolikes.db.units import Database
-from videolikes.identity import ClientIdentity
-from videolikes.likes.service import LikeService
-from videolikes.ops.readiness import Readiness
-from videolikes.ratelimit import RateLimiter
+# Types only: the state is built by the app, above every domain, and read by their routes.
+if TYPE_CHECKING:
+    from videolikes.cache import TimedBody
+    from videolikes.captcha import RecaptchaVerifier
+    from videolikes.comments.service import CommentService
+    from videolikes.config import Settings
+    from videolikes.cursors import Cursors
+    from videolikes.db.units import Database
+    from videolikes.identity import ClientIdentity
+    from videolikes.likes.service import LikeService
+    from videolikes.ops.readiness import Readiness
+    from videolikes.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
 class AppState:
     settings: Settings
     database: Database
-    http_client: httpx.AsyncClient
     identity: ClientIdentity
     captcha: RecaptchaVerifier
     likes: LikeService

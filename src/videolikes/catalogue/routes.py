@@ -9,7 +9,7 @@ from starlette.types import Scope
 
 from videolikes.catalogue.repository import CatalogueQuery, Sort, get_video, video_page
 from videolikes.errors import VideoNotFound
-from videolikes.http.endpoints import bounded_header, error_responses
+from videolikes.http.endpoints import VideoId, bounded_header, error_responses
 from videolikes.http.paging import (
     ETAG_HEADER,
     LINK_HEADER,
@@ -21,7 +21,6 @@ from videolikes.http.paging import (
     next_link,
     with_etag,
 )
-from videolikes.likes.routes import VideoId
 from videolikes.state import AppState, app_state
 from videolikes.wire import TEXT_WITHOUT_NUL, VIDEO_EXAMPLE, VideoOut, dump, video_to_wire
 

@@ -22,10 +22,9 @@ from videolikes.comments.wire import (
     page_to_wire,
 )
 from videolikes.errors import BadRequest
-from videolikes.http.endpoints import error_responses
+from videolikes.http.endpoints import VideoId, error_responses
 from videolikes.http.paging import LINK_HEADER, Cursor, next_link
 from videolikes.http.responses import JSONBytes
-from videolikes.likes.routes import VideoId
 from videolikes.state import app_state
 from videolikes.wire import dump, user_like_body
 

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from videolikes.logs import REQUEST_ID
 from videolikes.metrics import observe_request
-from videolikes.ops.logs import REQUEST_ID
 
 _access_log = logging.getLogger("videolikes.access")
 

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Request
 
 from videolikes.errors import BadRequest
 from videolikes.http.direct import DirectRoute
-from videolikes.http.endpoints import bounded_header, error_responses
+from videolikes.http.endpoints import (
+    VIDEO_ID_DESCRIPTION,
+    VIDEO_ID_EXAMPLE,
+    bounded_header,
+    error_responses,
+)
 from videolikes.http.responses import JSONBytes
 from videolikes.likes.service import LikeService
 from videolikes.state import app_state
@@ -17,23 +22,11 @@ from videolikes.wire import INVALID_VIDEO_ID, VIDEO_ID_PATTERN, UserLikeOut, use
 LIKE_PATH = "/api/videos/{videoId}/like"
 # What the web client asks reCAPTCHA for before a like write (RECAPTCHA_CHECK_ACTION).
 LIKE_VIDEO_ACTION = "like_video"
-_VIDEO_ID_DESCRIPTION = "The video's id: 1-50 characters of A-Z, a-z, 0-9, _ and -"
-_VIDEO_ID_EXAMPLE = "EFTA01683563"
 _CAPTCHA_HEADER_DESCRIPTION = (
     "reCAPTCHA v3 token (action like_video); not needed when no secret is set"
 )
 _CAPTCHA_HEADER_EXAMPLE = "03AFcWeA5xyzTokenFromGrecaptchaExecute"
 _MAX_CAPTCHA_HEADER_LENGTH = 4096
-
-VideoId = Annotated[
-    str,
-    Path(
-        alias="videoId",
-        pattern=VIDEO_ID_PATTERN,
-        description=_VIDEO_ID_DESCRIPTION,
-        examples=[_VIDEO_ID_EXAMPLE],
-    ),
-]
 
 
 def add_like_routes(app: FastAPI) -> None:
@@ -43,8 +36,8 @@ def add_like_routes(app: FastAPI) -> None:
     endpoint takes the Request and reads its two inputs itself, by the rules the OpenAPI
     document states (_VIDEO_ID_PARAMETER, _CAPTCHA_HEADER_PARAMETER). As DirectRoutes they
     also skip FastAPI's request handler and its exit stacks; both were measured to cost more
-    than the like itself (BENCHMARKS.md). Registered on the app rather than through an included router, a like request meets its
-    route first.
+    than the like itself (BENCHMARKS.md). Registered on the app rather than through an
+    included router, a like request meets its route first.
     """
     routes = app.router.routes
     before = len(routes)
@@ -86,8 +79,8 @@ _VIDEO_ID_PARAMETER = _parameter(
     "videoId",
     "path",
     {"type": "string", "pattern": VIDEO_ID_PATTERN},
-    _VIDEO_ID_DESCRIPTION,
-    _VIDEO_ID_EXAMPLE,
+    VIDEO_ID_DESCRIPTION,
+    VIDEO_ID_EXAMPLE,
 )
 _CAPTCHA_HEADER_PARAMETER = _parameter(
     "X-Recaptcha-Token",

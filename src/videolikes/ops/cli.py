@@ -34,6 +34,7 @@ from videolikes.db.schema_version import alembic_config
 from videolikes.http.protocol import ServeConfig
 from videolikes.legacy_identity import LegacyIdentity
 from videolikes.likes.reconcile import ReconcileReport, reconcile
+from videolikes.logs import configure_logging
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
 from videolikes.ops.adopt import BASELINE_REVISION, adopt, describe, made_by_the_original
 from videolikes.ops.cli_database import migrated_database, upgrade_database
@@ -51,7 +52,6 @@ from videolikes.ops.listeners import (
     listening_sockets,
     raise_open_file_limit,
 )
-from videolikes.ops.logs import configure_logging
 from videolikes.ops.workers import serve as serve_workers
 from videolikes.users.repository import count_users
 

@@ -1,15 +1,15 @@
 """Running `serve`: in this process for one worker, or under a supervisor of worker processes.
 
 uvicorn's own supervisor hands every worker one shared listening socket, and the first worker
-awake accepts nearly all of a burst of new connections, so one worker saturates while the
-other idles (BENCHMARKS.md). Here each worker has a listening socket of its own, joined with SO_REUSEPORT, so
-the kernel spreads connections over the workers by their address hash. The supervisor binds
-them all before any worker starts (see listeners.py) and hands one to each: a worker that dies
-is replaced on the same socket, whose queued connections wait for it instead of being reset. A
-worker that cannot start (its lifespan failed: a setting is wrong, a database URL names a driver
-that is not installed) stops them all, as gunicorn halts on a worker's boot error: replacing it
-would only fail again, over and over, while the service looked alive. (An unreachable database
-does not stop a start: /ready reports it.)
+awake accepts nearly all of a burst of new connections, so one worker saturates while the other
+idles (BENCHMARKS.md). Here each worker has a listening socket of its own, joined with
+SO_REUSEPORT, so the kernel spreads connections over the workers by their address hash. The
+supervisor binds them all before any worker starts (see listeners.py) and hands one to each: a
+worker that dies is replaced on the same socket, whose queued connections wait for it instead of
+being reset. A worker that cannot start (its lifespan failed: a setting is wrong, a database URL
+names a driver that is not installed) stops them all, as gunicorn halts on a worker's boot
+error: replacing it would only fail again, over and over, while the service looked alive. (An
+unreachable database does not stop a start: /ready reports it.)
 
 On SIGTERM or SIGINT each worker drains its socket (listeners.drain), then lets uvicorn finish
 its requests (its graceful stop) before it exits.
