@@ -24,7 +24,13 @@ from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.db.errors import describe, is_missing_schema_object, unavailable_reason
 from videolikes.db.units import Database, create_engine
-from videolikes.errors import AppError, DatabaseUnavailable, ServiceUnavailable
+from videolikes.errors import (
+    AppError,
+    DatabaseUnavailable,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+)
 from videolikes.http.docs import add_docs
 from videolikes.http.methods import allow_header
 from videolikes.http.middleware import add_abuse_middleware, with_security_headers
@@ -182,7 +188,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        messages = {404: "Not found", 405: "Method not allowed"}
+        messages = {NotFound.status_code: NotFound.message, 405: MethodNotAllowed.message}
         message = messages.get(exc.status_code, str(exc.detail))
         response = error_response(exc.status_code, message)
         # A 405's Allow header, for one, says what the client may do instead.

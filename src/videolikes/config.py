@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from videolikes.identity import IPNetwork
 from videolikes.legacy_identity import ORIGINAL_SALT
 
 DEVELOPMENT_IP_HASH_SECRET = "videolikes-development-secret-change-me"  # noqa: S105
@@ -21,7 +22,6 @@ DEFAULT_DATABASE_TIMEOUT = 5.0
 
 _log = logging.getLogger(__name__)
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _REQUIRED_IN_PRODUCTION = "must be set when ENVIRONMENT=production"
 

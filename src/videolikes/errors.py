@@ -53,6 +53,11 @@ class NotFound(AppError):
     message = "Not found"
 
 
+class MethodNotAllowed(AppError):
+    status_code = 405
+    message = "Method not allowed"
+
+
 class PayloadTooLarge(AppError):
     status_code = 413
     message = "Request body too large"

@@ -27,6 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from videolikes.config import Settings
+from videolikes.errors import ServiceUnavailable, TooManyRequests
 from videolikes.metrics import RATE_LIMITED
 
 __all__ = ["InProcessStorage", "RateLimiter", "Rejection", "open_rate_limiter"]
@@ -110,14 +111,16 @@ class Rejection:
 
 # Redis is tried again RETRY_INTERVAL after a failure: a client may come back as soon.
 _RETRY_SOON = str(math.ceil(RETRY_INTERVAL)).encode("ascii")
-UNAVAILABLE = Rejection(503, "Service unavailable", ((b"retry-after", _RETRY_SOON),))
+UNAVAILABLE = Rejection(
+    ServiceUnavailable.status_code, ServiceUnavailable.message, ((b"retry-after", _RETRY_SOON),)
+)
 
 
 def too_many_requests(item: RateLimitItem, retry_after: int) -> Rejection:
     seconds = str(retry_after).encode("ascii")
     return Rejection(
-        429,
-        "Too many requests",
+        TooManyRequests.status_code,
+        TooManyRequests.message,
         (
             (b"retry-after", seconds),
             (b"ratelimit-limit", str(item.amount).encode("ascii")),

@@ -7,8 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from videolikes.catalogue.repository import CatalogueQuery, Sort, get_video, video_page
-from videolikes.errors import VideoNotFound
+from videolikes.catalogue.repository import CatalogueQuery, Sort
+from videolikes.catalogue.service import get_video, list_videos
 from videolikes.http.endpoints import VideoId, bounded_header, error_responses
 from videolikes.http.paging import (
     ETAG_HEADER,
@@ -85,8 +85,7 @@ async def get_videos(
     if limit is None and cursor is None and query == WHOLE_CATALOGUE:
         return await _whole_catalogue_answer(state, if_none_match)
     after = None if cursor is None else state.cursors.catalogue_key(cursor, query)
-    async with state.database.read() as conn:
-        page = await video_page(conn, query, after=after, limit=limit)
+    page = await list_videos(state.database, query, after=after, limit=limit)
     headers = {}
     if page.next_key is not None:
         headers["Link"] = next_link(request, state.cursors.for_catalogue(query, page.next_key))
@@ -135,8 +134,7 @@ async def _whole_catalogue_answer(state: AppState, if_none_match: str | None) ->
 
 
 async def _whole_catalogue(state: AppState) -> tuple[bytes, str]:
-    async with state.database.read() as conn:
-        page = await video_page(conn, WHOLE_CATALOGUE, after=None, limit=None)
+    page = await list_videos(state.database, WHOLE_CATALOGUE, after=None, limit=None)
     body = dump([video_to_wire(row) for row in page.rows])
     return body, etag_of(body)
 
@@ -154,8 +152,5 @@ async def _whole_catalogue(state: AppState) -> tuple[bytes, str]:
 async def get_one_video(
     video_id: VideoId, request: Request, if_none_match: IfNoneMatch = None
 ) -> Response:
-    async with app_state(request).database.read() as conn:
-        row = await get_video(conn, video_id)
-    if row is None:
-        raise VideoNotFound
+    row = await get_video(app_state(request).database, video_id)
     return with_etag(dump(video_to_wire(row)), if_none_match, {})

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from videolikes.config import Settings
+from videolikes.errors import AppError, PayloadTooLarge
 from videolikes.http.methods import HeadAndOptionsMiddleware
 from videolikes.ratelimit import RateLimiter
 from videolikes.state import AppState
@@ -60,6 +61,13 @@ def add_abuse_middleware(app: FastAPI, settings: Settings) -> None:
         max_age=600,
     )
     app.add_middleware(SecurityHeadersMiddleware)
+
+
+async def _send_app_error(
+    send: Send, error: AppError, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    # Outside the app (pure ASGI), so rendered here rather than raised to its handler.
+    await _send_error(send, error.status_code, error.message, headers)
 
 
 async def _send_error(
@@ -136,7 +144,9 @@ class BodyLimitMiddleware:
                     await _send_error(send, 400, "Invalid Content-Length", _CLOSE)
                     return
                 if int(value) > max_bytes:
-                    await _send_error(send, 413, "Request body too large", _CLOSE)
+                    await _send_error(
+                        send, PayloadTooLarge.status_code, PayloadTooLarge.message, _CLOSE
+                    )
                     return
             elif name == b"transfer-encoding":
                 chunked = True
@@ -153,7 +163,9 @@ class BodyLimitMiddleware:
                 break
             size += len(message.get("body", b""))
             if size > max_bytes:
-                await _send_error(send, 413, "Request body too large", _CLOSE)
+                await _send_error(
+                    send, PayloadTooLarge.status_code, PayloadTooLarge.message, _CLOSE
+                )
                 return
             if not message.get("more_body", False):
                 break

@@ -10,7 +10,7 @@ from videolikes.http.endpoints import error_responses
 from videolikes.http.paging import LINK_HEADER, Cursor, next_link
 from videolikes.http.responses import JSONBytes
 from videolikes.state import app_state
-from videolikes.users.repository import get_or_create_user
+from videolikes.users.service import get_or_create
 from videolikes.wire import VIDEO_ID_PATTERN, MeOut, UserLikesOut, dump, user_likes_body
 
 router = APIRouter(prefix="/api/me", tags=["me"])
@@ -38,8 +38,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size", examples=[20
 )
 async def get_me(request: Request) -> JSONBytes:
     state = app_state(request)
-    async with state.database.write() as conn:
-        user = await get_or_create_user(conn, client=state.identity.keys(request.scope))
+    user = await get_or_create(state.database, state.identity.keys(request.scope))
     return JSONBytes(dump({"id": str(user.id), "username": user.username}))
 
 
