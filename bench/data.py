@@ -200,7 +200,7 @@ def reset(url: str, scale: Scale) -> None:
                 # One transaction: a request still in flight from the last scenario then
                 # lands wholly before or wholly after the reset, never between its statements.
                 async with conn.transaction():
-                    await conn.execute("TRUNCATE video_likes, users")
+                    await conn.execute("TRUNCATE comment_likes, comments, video_likes, users")
                     await conn.execute("UPDATE videos SET likes = 0 WHERE likes <> 0")
             await conn.execute("ANALYZE")
         finally:

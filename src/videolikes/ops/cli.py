@@ -16,7 +16,6 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
 from videolikes.catalogue.demo import demo_videos
@@ -24,24 +23,18 @@ from videolikes.catalogue.importer import ImportFileError, Progress, ProgressCal
 from videolikes.catalogue.repository import insert_missing_videos
 from videolikes.comments.moderation import comments_app
 from videolikes.config import (
-    DEVELOPMENT_IP_HASH_SECRET,
     Settings,
     effective_configuration,
     mask_url_password,
-    settings_problems,
 )
-from videolikes.db.schema_version import alembic_config
 from videolikes.http.protocol import ServeConfig
-from videolikes.legacy_identity import LegacyIdentity
 from videolikes.likes.reconcile import ReconcileReport, reconcile
 from videolikes.logs import configure_logging
 from videolikes.metrics import MULTIPROCESS_DIR_ENV
-from videolikes.ops.adopt import BASELINE_REVISION, adopt, describe, made_by_the_original
-from videolikes.ops.cli_database import migrated_database, upgrade_database
+from videolikes.ops.cli_database import migrated_database, settings_or_fail
+from videolikes.ops.db_commands import db_app
 from videolikes.ops.failures import (
-    INVALID_INPUT,
     CommandFailed,
-    database_errors,
     explain,
     showing_tracebacks,
 )
@@ -53,7 +46,6 @@ from videolikes.ops.listeners import (
     raise_open_file_limit,
 )
 from videolikes.ops.workers import serve as serve_workers
-from videolikes.users.repository import count_users
 
 _log = logging.getLogger(__name__)
 
@@ -64,7 +56,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(comments_app, name="comments")
 
@@ -97,15 +88,6 @@ def _global_options(
         os.environ["LOG_LEVEL"] = "debug"
 
 
-def _settings() -> Settings:
-    """The settings, or every problem with them, one line each (never a value)."""
-    try:
-        return Settings()
-    except ValidationError as error:
-        problems = (f"invalid setting {problem}" for problem in settings_problems(error))
-        raise CommandFailed(*problems, status=INVALID_INPUT) from error
-
-
 def _setting_help(text: str, name: str) -> str:
     """Help for an option that overrides a setting: its variable and its default.
 
@@ -124,7 +106,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP API."""
-    settings = _settings()
+    settings = settings_or_fail()
     configure_logging(settings.log_level, settings.log_format)
     worker_count = workers or settings.workers
     host, port = host or settings.host, port or settings.port
@@ -198,110 +180,6 @@ def _shared_metrics_directory(workers: int) -> Iterator[None]:
             del os.environ[MULTIPROCESS_DIR_ENV]
 
 
-@db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every migration not yet applied (SQLite and PostgreSQL); say which."""
-    settings = _settings()
-    if not settings.is_sqlite:
-        with database_errors(settings.database_url):
-            original = asyncio.run(made_by_the_original(settings))
-        if original:
-            raise CommandFailed(
-                "this looks like a database made by the original service (its tables, no "
-                "migration history): run `videolikes db adopt` first; nothing was changed"
-            )
-    typer.echo(f"database: {mask_url_password(settings.database_url)}")
-    upgrade = upgrade_database(settings)
-    if upgrade.newer:
-        typer.echo(
-            f"at revision {upgrade.revision}, which is newer than this version's migrations: "
-            "nothing to apply"
-        )
-        return
-    for migration in upgrade.applied:
-        typer.echo(f"applied {migration.revision}: {migration.description}")
-    already = "" if upgrade.applied else "already "
-    typer.echo(f"{already}at the latest revision {upgrade.revision}")
-
-
-@db_app.command("adopt")
-def db_adopt(
-    check: Annotated[
-        bool, typer.Option("--check", help="Only report what adopting would do")
-    ] = False,
-) -> None:
-    """Take over a PostgreSQL database made by the original service.
-
-    Checks every table, column and constraint videolikes needs. Any mismatch is reported and
-    nothing changes (exit 1). Otherwise, in one transaction, constraints get videolikes' names
-    where they differ, every user's ip_hash is re-keyed with IP_HASH_SECRET, and the migration
-    baseline is recorded, so `db upgrade` works from then on.
-    """
-    settings = _settings()
-    if settings.is_sqlite:
-        typer.echo(
-            "db adopt takes over PostgreSQL databases; for SQLite run `db upgrade`", err=True
-        )
-        raise typer.Exit(2)
-    secret = settings.ip_hash_secret.get_secret_value()
-    if secret == DEVELOPMENT_IP_HASH_SECRET and not check:
-        typer.echo(
-            "set IP_HASH_SECRET first (and keep it): adoption re-keys every user's ip_hash "
-            "with it, and the development default is public; nothing was changed",
-            err=True,
-        )
-        raise typer.Exit(2)
-    legacy = LegacyIdentity(
-        secret=secret.encode(), salt=settings.legacy_ip_hash_salt.get_secret_value()
-    )
-    config = alembic_config(settings.database_url)
-    with database_errors(settings.database_url):
-        adoption = asyncio.run(adopt(settings, config, legacy, check_only=check))
-    if adoption.current_revision is not None:
-        typer.echo(f"already a videolikes database (revision {adoption.current_revision})")
-        return
-    if adoption.problems:
-        typer.echo("this database cannot be adopted as it is:", err=True)
-        typer.echo(describe(adoption.problems), err=True)
-        typer.echo("nothing was changed", err=True)
-        raise typer.Exit(1)
-    would = "would " if check else ""
-    if adoption.renames:
-        typer.echo(f"{would}give constraints videolikes' names:")
-        typer.echo(describe(adoption.renames))
-    typer.echo(
-        f"{would}re-key {adoption.identities} users' ip_hash from the original's salted "
-        "SHA-256 to an HMAC with IP_HASH_SECRET"
-    )
-    if check:
-        typer.echo(f"compatible: adopting would record migration baseline {BASELINE_REVISION}")
-        return
-    typer.echo(
-        f"adopted: recorded migration baseline {BASELINE_REVISION}; no other row was changed. "
-        "Next: videolikes db upgrade"
-    )
-
-
-@db_app.command("identities")
-def db_identities() -> None:
-    """How many of the original service's users have come back since adoption.
-
-    Each is moved from its re-keyed original hash to videolikes' own on its first write.
-    """
-
-    settings = _settings()
-
-    async def run() -> tuple[int, int]:
-        async with migrated_database(settings) as database, database.read() as conn:
-            return await count_users(conn)
-
-    waiting, total = asyncio.run(run())
-    typer.echo(f"users in all: {total}")
-    typer.echo(f"users of the original service not yet back: {waiting}")
-    if waiting == 0:
-        typer.echo("no user waits under the original's hash: LEGACY_IDENTITY=off is safe")
-
-
 @app.command()
 def seed(
     demo: Annotated[bool, typer.Option("--demo", help="Add the demo catalogue")] = False,
@@ -309,7 +187,7 @@ def seed(
     """Add demo videos that are missing; existing rows and counters are left alone."""
     if not demo:
         raise typer.BadParameter("say what to seed: --demo")
-    settings = _settings()
+    settings = settings_or_fail()
     rows = demo_videos()
 
     async def run() -> int:
@@ -328,7 +206,7 @@ def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
 ) -> None:
     """Upsert videos from a JSON array or CSV file (by id); all rows land or none."""
-    settings = _settings()
+    settings = settings_or_fail()
 
     async def run() -> None:
         async with migrated_database(settings) as database:
@@ -390,7 +268,7 @@ def reconcile_counters(
     Exits 1 when drift was found and not fixed.
     """
 
-    settings = _settings()
+    settings = settings_or_fail()
 
     async def run() -> ReconcileReport:
         async with migrated_database(settings) as database:
@@ -409,7 +287,7 @@ def reconcile_counters(
 @app.command("config")
 def show_config() -> None:
     """Print the effective configuration (environment variables), secrets masked."""
-    for name, value in effective_configuration(_settings()):
+    for name, value in effective_configuration(settings_or_fail()):
         typer.echo(f"{name}={value}")
 
 

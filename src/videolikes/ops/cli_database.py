@@ -15,12 +15,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.script import ScriptDirectory
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
-from videolikes.config import Settings, mask_url_password
+from videolikes.config import Settings, mask_url_password, settings_problems
 from videolikes.db.schema_version import alembic_config, current_revision
 from videolikes.db.units import Database, create_engine
-from videolikes.ops.failures import CommandFailed, database_errors
+from videolikes.ops.failures import INVALID_INPUT, CommandFailed, database_errors
 
 _UPGRADE_FIRST = "run `videolikes db upgrade` first"
 
@@ -112,3 +113,12 @@ async def migrated_database(settings: Settings) -> AsyncIterator[Database]:
             yield database
         finally:
             await database.dispose()
+
+
+def settings_or_fail() -> Settings:
+    """The settings, or every problem with them, one line each (never a value)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = (f"invalid setting {problem}" for problem in settings_problems(error))
+        raise CommandFailed(*problems, status=INVALID_INPUT) from error

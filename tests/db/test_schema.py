@@ -70,7 +70,7 @@ COMMENT_TABLES = {"comments", "comment_likes"}
 # PostgreSQL's catalogue is read through information_schema and pg_constraint above; SQLite's
 # through SQLAlchemy's inspector.
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-MIGRATIONS = Path(__file__).parents[1] / "src" / "videolikes" / "migrations" / "versions"
+MIGRATIONS = Path(__file__).parents[2] / "src" / "videolikes" / "migrations" / "versions"
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from conftest import (
     scalar,
     seed_demo,
 )
+from metric_samples import sample
 from statement_counter import statements_sent
-from test_observability import sample
 
 from videolikes.db.units import Database
 from videolikes.identity import ClientKeys

@@ -22,7 +22,7 @@ from conftest import (
     seed_demo,
 )
 from fake_recaptcha import FakeRecaptcha
-from prometheus_client.parser import text_string_to_metric_families
+from metric_samples import sample
 from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -56,15 +56,6 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in a Prometheus exposition; 0 when absent."""
-    for family in text_string_to_metric_families(text):
-        for found in family.samples:
-            if found.name == name and all(found.labels.get(k) == v for k, v in labels.items()):
-                return float(found.value)
-    return 0.0
 
 
 # Readiness
