@@ -94,7 +94,6 @@ _ONE_ITEM = {
     "ip_hashes": "ARRAY[:ip_hash::text]",
     # A client videolikes knows, on a database with no legacy lookup: no re-keyed hash.
     "legacy_hashes": "ARRAY[NULL::text]",
-    "known_ip_hashes": "ARRAY[:ip_hash::text]",
     "usernames": "ARRAY[:username::text]",
     "positions": "ARRAY[0]",
     "ops": "ARRAY['toggle']",

@@ -122,44 +122,46 @@ class LikeWrite:
 # three rows.
 
 # Users are created in ip_hash order, so two batches creating the same new users wait for each
-# other in one direction only; and only for writes to videos that exist. On an adopted
-# database, the batch's clients that the original knew and that have no user of their own yet
-# are first moved to their own hash: their rows are locked in key order, so two batches moving
-# the same users queue in one direction, and a mover that waited on a row another batch just
-# moved finds it no longer under the legacy key. One client per own hash: IPv6 addresses of
-# one prefix share it. Answers how many users it moved.
-_CREATE_USERS = Numbered.of(
-    text(
-        """
-        WITH wanted AS (
-            SELECT DISTINCT ON (w.ip_hash) w.ip_hash, w.legacy_hash
-            FROM unnest(:known_ip_hashes::text[], :legacy_hashes::text[])
-                 AS w(ip_hash, legacy_hash)
-            ORDER BY w.ip_hash
-        ), claimed AS (
-            SELECT users.id, wanted.ip_hash FROM users
-            JOIN wanted ON users.ip_hash = wanted.legacy_hash
-            WHERE NOT EXISTS (SELECT 1 FROM users AS own WHERE own.ip_hash = wanted.ip_hash)
-            ORDER BY users.ip_hash
-            FOR UPDATE OF users
-        ), moved AS (
-            UPDATE users SET ip_hash = claimed.ip_hash FROM claimed
-            WHERE users.id = claimed.id
-            RETURNING users.ip_hash
-        ), created AS (
-            INSERT INTO users (id, ip_hash, username)
-            SELECT gen_random_uuid(), new.ip_hash, min(new.username)
-            FROM unnest(:ip_hashes::text[], :usernames::text[], :video_ids::text[])
-                 AS new(ip_hash, username, video_id)
-            WHERE EXISTS (SELECT 1 FROM videos WHERE videos.id = new.video_id)
-              AND new.ip_hash NOT IN (SELECT ip_hash FROM moved)
-            GROUP BY new.ip_hash
-            ORDER BY new.ip_hash
-            ON CONFLICT (ip_hash) DO NOTHING
-        )
-        SELECT count(*) FROM moved
-        """
-    )
+# other in one direction only; and only for writes to videos that exist.
+_NEW_USERS = """
+    INSERT INTO users (id, ip_hash, username)
+    SELECT gen_random_uuid(), new.ip_hash, min(new.username)
+    FROM unnest(:ip_hashes::text[], :usernames::text[], :video_ids::text[])
+         AS new(ip_hash, username, video_id)
+    WHERE EXISTS (SELECT 1 FROM videos WHERE videos.id = new.video_id){and_not_moved}
+    GROUP BY new.ip_hash
+    ORDER BY new.ip_hash
+    ON CONFLICT (ip_hash) DO NOTHING
+"""
+_CREATE_USERS = Numbered.of(text(_NEW_USERS.format(and_not_moved="")))
+
+# On an adopted database, the batch's clients that the original knew and that have no user of
+# their own yet are first moved to their own hash: their rows are locked in key order, so two
+# batches moving the same users queue in one direction, and a mover that waited on a row
+# another batch just moved finds it no longer under the legacy key. One client per own hash:
+# IPv6 addresses of one prefix share it. Answers how many users it moved. Only batches that
+# carry legacy keys send it: planned per execution, it costs more than the plain insert.
+_MOVE_LEGACY_USERS = """
+    WITH wanted AS (
+        SELECT DISTINCT ON (w.ip_hash) w.ip_hash, w.legacy_hash
+        FROM unnest(:known_ip_hashes::text[], :legacy_hashes::text[]) AS w(ip_hash, legacy_hash)
+        ORDER BY w.ip_hash
+    ), claimed AS (
+        SELECT users.id, wanted.ip_hash FROM users
+        JOIN wanted ON users.ip_hash = wanted.legacy_hash
+        WHERE NOT EXISTS (SELECT 1 FROM users AS own WHERE own.ip_hash = wanted.ip_hash)
+        ORDER BY users.ip_hash
+        FOR UPDATE OF users
+    ), moved AS (
+        UPDATE users SET ip_hash = claimed.ip_hash FROM claimed
+        WHERE users.id = claimed.id
+        RETURNING users.ip_hash
+    ), created AS ({new_users})
+    SELECT count(*) FROM moved
+"""
+_MOVED = "\n      AND new.ip_hash NOT IN (SELECT ip_hash FROM moved)"
+_MOVE_AND_CREATE_USERS = Numbered.of(
+    text(_MOVE_LEGACY_USERS.format(new_users=_NEW_USERS.format(and_not_moved=_MOVED)))
 )
 
 # One row per write whose video exists: whether it found a like, removed it, added one.
@@ -215,20 +217,24 @@ async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> 
 async def _create_users(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> None:
     """Create the users of the writes that may like; move the original's users first."""
     creating = [write for write in writes if write.op is not LikeOp.UNLIKE]
+    new_users = {
+        "ip_hashes": [write.client.ip_hash for write in creating],
+        "usernames": [new_username() for _ in creating],
+        "video_ids": [write.video_id for write in creating],
+    }
     legacy = [write.client for write in writes if write.client.legacy_hash is not None]
-    if not creating and not legacy:
-        return
-    moved = await conn.fetchval(
-        _CREATE_USERS.sql,
-        *_CREATE_USERS.args(
-            known_ip_hashes=[client.ip_hash for client in legacy],
-            legacy_hashes=[client.legacy_hash for client in legacy],
-            ip_hashes=[write.client.ip_hash for write in creating],
-            usernames=[new_username() for _ in creating],
-            video_ids=[write.video_id for write in creating],
-        ),
-    )
-    record_legacy_moves(moved)
+    if legacy:
+        moved = await conn.fetchval(
+            _MOVE_AND_CREATE_USERS.sql,
+            *_MOVE_AND_CREATE_USERS.args(
+                known_ip_hashes=[client.ip_hash for client in legacy],
+                legacy_hashes=[client.legacy_hash for client in legacy],
+                **new_users,
+            ),
+        )
+        record_legacy_moves(moved)
+    elif creating:
+        await conn.execute(_CREATE_USERS.sql, *_CREATE_USERS.args(**new_users))
 
 
 def _op_name(run: FoldedRun) -> str:
