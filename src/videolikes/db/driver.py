@@ -1,4 +1,9 @@
-"""The hot paths' statements as asyncpg takes them: `:name` parameters numbered `$n`."""
+"""The hot paths' statements as asyncpg takes them: `:name` parameters numbered `$n`.
+
+Kept rather than SQLAlchemy's own compilation: its text() finds no bind parameter in
+`:video_ids::text[]` (a name directly followed by a `::` cast, as every array parameter here
+is), so the asyncpg dialect would send these statements with no parameters at all.
+"""
 
 from __future__ import annotations
 
