@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
+from videolikes.captcha import MAX_TOKEN_LENGTH
 from videolikes.comments.errors import CommentNotFound
 from videolikes.comments.service import PAGE_SIZE, CommentService, validated_content
 from videolikes.comments.wire import (
@@ -42,7 +43,7 @@ CaptchaToken = Annotated[
     str | None,
     Header(
         alias="X-Recaptcha-Token",
-        max_length=4096,
+        max_length=MAX_TOKEN_LENGTH,
         description="reCAPTCHA v3 token; not needed when no secret is set",
         examples=["03AFcWeA5xyzTokenFromGrecaptchaExecute"],
     ),

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from videolikes.captcha import MAX_TOKEN_LENGTH
 from videolikes.errors import BadRequest
 from videolikes.http.direct import DirectRoute
 from videolikes.http.endpoints import (
@@ -26,7 +27,6 @@ _CAPTCHA_HEADER_DESCRIPTION = (
     "reCAPTCHA v3 token (action like_video); not needed when no secret is set"
 )
 _CAPTCHA_HEADER_EXAMPLE = "03AFcWeA5xyzTokenFromGrecaptchaExecute"
-_MAX_CAPTCHA_HEADER_LENGTH = 4096
 
 
 def add_like_routes(app: FastAPI) -> None:
@@ -85,7 +85,7 @@ _VIDEO_ID_PARAMETER = _parameter(
 _CAPTCHA_HEADER_PARAMETER = _parameter(
     "X-Recaptcha-Token",
     "header",
-    {"anyOf": [{"type": "string", "maxLength": _MAX_CAPTCHA_HEADER_LENGTH}, {"type": "null"}]},
+    {"anyOf": [{"type": "string", "maxLength": MAX_TOKEN_LENGTH}, {"type": "null"}]},
     _CAPTCHA_HEADER_DESCRIPTION,
     _CAPTCHA_HEADER_EXAMPLE,
 )
@@ -121,7 +121,7 @@ async def delete_like(request: Request) -> JSONBytes:
 
 async def _write_like(request: Request, write: Callable[..., Awaitable[bool]]) -> JSONBytes:
     video_id = _video_id(request)
-    token = bounded_header(request, "X-Recaptcha-Token", _MAX_CAPTCHA_HEADER_LENGTH)
+    token = bounded_header(request, "X-Recaptcha-Token", MAX_TOKEN_LENGTH)
     state = app_state(request)
     await state.captcha.verify(token, action=LIKE_VIDEO_ACTION)
     liked = await write(state.likes, video_id=video_id, client=state.identity.keys(request.scope))
