@@ -148,6 +148,10 @@ class PostgresCluster:
                     children.append(int(entry.name))
         return [postmaster, *children]
 
+    def promote(self) -> None:
+        """Make a standby a primary, as an operator's failover tool would (pg_ctl promote -w)."""
+        self._pg_ctl("promote")
+
     def stop_for_good(self) -> None:
         """Stop the server whatever its state: running, stopped or frozen."""
         if not self.is_running():
@@ -273,3 +277,51 @@ def throwaway_cluster(
             yield cluster
         finally:
             cluster.stop_for_good()
+
+
+@contextmanager
+def standby_of(
+    primary: PostgresCluster,
+    *,
+    name: str = "standby",
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[PostgresCluster]:
+    """A streaming replica of `primary`, made by pg_basebackup -R and started; removed at the end.
+
+    It connects as application_name `name`, the name synchronous_standby_names lists.
+    """
+    with _owned_directory() as root:
+        port = free_port()
+        standby = PostgresCluster(root / "data", port)
+        try:
+            _run_as_owner(
+                str(bindir() / "pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary.port),
+                "-U",
+                SUPERUSER,
+                "-D",
+                str(standby.data_dir),
+                "-R",
+                "--no-sync",
+                "-X",
+                "stream",
+            )
+            standby.configure(
+                {
+                    "port": str(port),
+                    "primary_conninfo": (
+                        f"host=127.0.0.1 port={primary.port} user={SUPERUSER}"
+                        f" application_name={name}"
+                    ),
+                    # Feedback each 100 ms so that the primary's view of the standby is fresh.
+                    "wal_receiver_status_interval": "100ms",
+                    **(settings or {}),
+                }
+            )
+            standby.start()
+            yield standby
+        finally:
+            standby.stop_for_good()

@@ -11,9 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 import limits
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
+from videolikes.database_urls import engine_url
 from videolikes.identity import IPNetwork
 from videolikes.legacy_identity import ORIGINAL_SALT
 
@@ -24,15 +23,6 @@ _log = logging.getLogger(__name__)
 
 
 _REQUIRED_IN_PRODUCTION = "must be set when ENVIRONMENT=production"
-
-
-# The URL forms other tools write (libpq's postgres:// and postgresql://, SQLAlchemy's bare
-# sqlite://) name no asyncio driver; each of these databases is served through one.
-_ASYNC_DRIVERS = {
-    "postgres": "postgresql+asyncpg",
-    "postgresql": "postgresql+asyncpg",
-    "sqlite": "sqlite+aiosqlite",
-}
 
 
 def _split_csv(value: Any) -> Any:
@@ -103,18 +93,8 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _with_async_driver(cls, value: str) -> str:
-        try:
-            make_url(value)
-        except ArgumentError:
-            raise ValueError(
-                "expected a database URL such as postgresql://user:password@host:5432/name "
-                "or sqlite:///path/to/file.db"
-            ) from None
-        scheme, separator, rest = value.partition("://")
-        if separator and scheme in _ASYNC_DRIVERS:
-            return f"{_ASYNC_DRIVERS[scheme]}://{rest}"
-        return value
+    def _engine_url(cls, value: str) -> str:
+        return engine_url(value)
 
     @field_validator("forwarded_header", "legacy_identity", mode="before")
     @classmethod
