@@ -353,3 +353,22 @@ async def test_a_chunked_body_over_8_kib_is_413(client: httpx.AsyncClient) -> No
 
     response = await client.post(COMMENTS, content=chunks())
     assert (response.status_code, response.json()) == (413, {"error": "Request body too large"})
+
+
+async def test_an_oversized_recaptcha_header_is_400_on_every_comment_write(
+    client: httpx.AsyncClient,
+) -> None:
+    comment = (await post(client, "First")).json()["id"]
+    oversized = {"X-Recaptcha-Token": "t" * 4097}
+    writes = [
+        client.post(COMMENTS, json={"content": "Hello"}, headers=oversized),
+        client.post(f"/api/comments/{comment}/like", headers=oversized),
+        client.put(f"/api/comments/{comment}/like", headers=oversized),
+        client.delete(f"/api/comments/{comment}/like", headers=oversized),
+    ]
+    for write in writes:
+        response = await write
+        assert response.status_code == 400
+        assert response.json() == {
+            "error": "Invalid X-Recaptcha-Token: String should have at most 4096 characters"
+        }
