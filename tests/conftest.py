@@ -78,8 +78,11 @@ def _with_database(url: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class Backend:
+    """A migrated database of one kind: `template_url` as its owner, `app_url` as the app."""
+
     name: str
     template_url: str
+    app_url: str
 
     @property
     def is_sqlite(self) -> bool:
@@ -95,7 +98,7 @@ async def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
     path = tmp_path_factory.mktemp("sqlite") / "template.db"
     url = f"sqlite+aiosqlite:///{path}"
     await _migrate(url)
-    return Backend("sqlite", url)
+    return Backend("sqlite", url, url)
 
 
 @asynccontextmanager
@@ -114,11 +117,66 @@ async def throwaway_postgres(prefix: str) -> AsyncIterator[str]:
         await admin.dispose()
 
 
+# What the app needs and no more, as a deployment grants it: the rows of its tables.
+_APP_GRANTS = (
+    'GRANT CONNECT ON DATABASE "{database}" TO {role}',
+    "GRANT USAGE ON SCHEMA public TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+)
+
+
+@asynccontextmanager
+async def throwaway_roles() -> AsyncIterator[tuple[str, str]]:
+    """Two new ordinary roles, (owner, app), dropped with what they own when the block ends."""
+    suffix = uuid.uuid4().hex[:8]
+    owner, app = f"videolikes_owner_{suffix}", f"videolikes_app_{suffix}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            for role in (owner, app):
+                await conn.execute(text(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB"))
+        yield owner, app
+    finally:
+        async with admin.connect() as conn:
+            for role in (app, owner):
+                await conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        await admin.dispose()
+
+
+# The owner's URL of each database the app reaches as an ordinary role.
+_OWNERS: dict[str, str] = {}
+
+
+def owner_url(url: str) -> str:
+    """The URL that reaches the database at `url` as its owner, who may change its tables."""
+    return _OWNERS.get(url, url)
+
+
+def _as_role(url: str, role: str) -> str:
+    parts = urlsplit(url)
+    return str(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}").geturl())
+
+
 @pytest.fixture(scope="session")
 async def postgres_backend() -> AsyncIterator[Backend]:
-    async with throwaway_postgres("videolikes_test") as url:
-        await _migrate(url)
-        yield Backend("postgres", url)
+    """Migrated by its owner, an ordinary role; the app connects as another one, granted the
+    tables' rows only, as a deployment runs it."""
+    async with throwaway_roles() as (owner, app), throwaway_postgres("videolikes_test") as url:
+        database = urlsplit(url).path.lstrip("/")
+        admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'ALTER DATABASE "{database}" OWNER TO {owner}'))
+        await admin.dispose()
+        owner_url = _as_role(url, owner)
+        await _migrate(owner_url)
+        grants = create_async_engine(owner_url, isolation_level="AUTOCOMMIT")
+        async with grants.connect() as conn:
+            for grant in _APP_GRANTS:
+                await conn.execute(text(grant.format(database=database, role=app)))
+        await grants.dispose()
+        app_url = _as_role(url, app)
+        _OWNERS[app_url] = owner_url
+        yield Backend("postgres", owner_url, app_url)
 
 
 @pytest.fixture
@@ -178,7 +236,7 @@ async def _fresh_database(backend: Backend, tmp_path: Path) -> str:
     async with engine.begin() as conn:
         await conn.execute(text("TRUNCATE comment_likes, comments, video_likes, users, videos"))
     await engine.dispose()
-    return backend.template_url
+    return backend.app_url
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -231,6 +289,18 @@ async def scalar(database: Database, sql: str, **params: Any) -> Any:
 async def execute(database: Database, sql: str, **params: Any) -> None:
     async with database.transaction() as conn:
         await conn.execute(text(sql), params)
+
+
+@asynccontextmanager
+async def video_likes_missing(url: str) -> AsyncIterator[None]:
+    """The video_likes table renamed away by its owner, as a botched change could leave it,
+    so that statements fail in a way no database outage explains; back when the block ends."""
+    async with opened_database(owner_url(url)) as owner:
+        await execute(owner, "ALTER TABLE video_likes RENAME TO video_likes_gone")
+        try:
+            yield
+        finally:
+            await execute(owner, "ALTER TABLE video_likes_gone RENAME TO video_likes")
 
 
 async def counter_drift(database: Database) -> int:

@@ -6,7 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import RunningApp, execute, make_settings, running_app, scalar, seed_demo
+from conftest import (
+    RunningApp,
+    make_settings,
+    running_app,
+    scalar,
+    seed_demo,
+    video_likes_missing,
+)
 from fake_recaptcha import FakeRecaptcha
 
 from videolikes.db.units import Database
@@ -160,12 +167,11 @@ async def test_unexpected_failure_is_500_without_details(
     postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(postgres_url)
-    async with running_app(settings) as api, api.client() as client:
-        database = api.app.state.services.database
-        await execute(database, "ALTER TABLE video_likes RENAME TO video_likes_gone")
-        try:
-            with caplog.at_level(logging.ERROR):
-                response = await client.get(LIKE)
-        finally:
-            await execute(database, "ALTER TABLE video_likes_gone RENAME TO video_likes")
+    async with (
+        running_app(settings) as api,
+        api.client() as client,
+        video_likes_missing(postgres_url),
+    ):
+        with caplog.at_level(logging.ERROR):
+            response = await client.get(LIKE)
     assert (response.status_code, response.json()) == (500, {"error": "Internal server error"})

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 import sqlalchemy.exc
-from conftest import execute, make_settings, opened_database
+from conftest import make_settings, opened_database, video_likes_missing
 from served import served
 from sqlalchemy import text
 
@@ -28,18 +28,15 @@ async def test_a_failing_statement_logs_no_parameter_even_at_debug(
 ) -> None:
     log_path = tmp_path / "server.log"
     async with (
-        opened_database(database_url, demo=True) as database,
+        opened_database(database_url, demo=True),
         served(database_url, log_path, LOG_LEVEL="debug") as server,
+        video_likes_missing(database_url),
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
     ):
-        await execute(database, "ALTER TABLE video_likes RENAME TO video_likes_gone")
-        try:
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-                answers = [
-                    await client.get("/api/me/likes", params={"ids": PROBE}),
-                    await client.get(f"/api/videos/{PROBE}/like"),
-                ]
-        finally:
-            await execute(database, "ALTER TABLE video_likes_gone RENAME TO video_likes")
+        answers = [
+            await client.get("/api/me/likes", params={"ids": PROBE}),
+            await client.get(f"/api/videos/{PROBE}/like"),
+        ]
     log = server.log_text()
     assert [a.status_code for a in answers] == [500, 500]
     assert "video_likes" in log, "the errors were logged"

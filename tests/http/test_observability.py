@@ -20,10 +20,10 @@ from conftest import (
     require_redis,
     running_app,
     seed_demo,
+    video_likes_missing,
 )
 from fake_recaptcha import FakeRecaptcha
 from metric_samples import sample
-from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from videolikes.app import create_app
@@ -349,14 +349,9 @@ async def test_an_unexpected_error_is_logged_and_answered_under_its_request_id(
     async with running_app(settings) as api, api.client() as client:
         database = api.app.state.services.database
         await seed_demo(database)
-        async with database.transaction() as conn:
-            await conn.execute(text("ALTER TABLE video_likes RENAME TO video_likes_gone"))
-        try:
+        async with video_likes_missing(postgres_url):
             capsys.readouterr()
             response = await client.get(LIKE, headers={"X-Request-ID": "req-boom"})
-        finally:
-            async with database.transaction() as conn:
-                await conn.execute(text("ALTER TABLE video_likes_gone RENAME TO video_likes"))
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "req-boom"
     entries = [e for e in _json_lines(capsys.readouterr().err) if e["logger"] != "httpx"]

@@ -10,7 +10,13 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from conftest import make_settings, opened_database, running_app, throwaway_postgres
+from conftest import (
+    make_settings,
+    opened_database,
+    running_app,
+    throwaway_postgres,
+    video_likes_missing,
+)
 
 LIKE = "/api/videos/DEMO00000001/like"
 UPGRADE_HINT = "run videolikes db upgrade"
@@ -81,15 +87,13 @@ async def test_serving_a_database_never_migrated_says_so_at_start_up_and_on_each
 
 async def test_a_missing_table_in_a_migrated_database_is_still_a_500(database_url: str) -> None:
     # Only a schema older than the code is the operator's to upgrade; anything else is a bug.
-    async with opened_database(database_url, demo=True) as database:
-        async with database.transaction() as conn:
-            await conn.exec_driver_sql("ALTER TABLE video_likes RENAME TO video_likes_gone")
-        try:
-            async with running_app(make_settings(database_url)) as api, api.client() as client:
-                response = await client.get("/api/me/likes?ids=DEMO00000001")
-        finally:
-            async with database.transaction() as conn:
-                await conn.exec_driver_sql("ALTER TABLE video_likes_gone RENAME TO video_likes")
+    async with (
+        opened_database(database_url, demo=True),
+        video_likes_missing(database_url),
+        running_app(make_settings(database_url)) as api,
+        api.client() as client,
+    ):
+        response = await client.get("/api/me/likes?ids=DEMO00000001")
     assert response.status_code == 500
 
 
