@@ -7,13 +7,10 @@ migrated and seeded; `chromium()` starts Debian's Chromium on a given, empty pro
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
+import tempfile
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import IN_CI, TEST_IP_HASH_SECRET
+import served
+from commands import VIDEOLIKES, command_env
+from conftest import IN_CI
 from playwright.sync_api import (
     BrowserContext,
     ConsoleMessage,
@@ -32,8 +31,6 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
-
-from videolikes.config import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps calling Google's services, which a
@@ -46,9 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-VIDEOLIKES = Path(sys.executable).with_name("videolikes")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-SERVER_START_TIMEOUT = 30.0
 EXPECT_TIMEOUT_MS = 10_000
 
 
@@ -61,28 +56,13 @@ def require_chromium() -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _environment(database: Path, **overrides: str) -> dict[str, str]:
-    # Nothing from the caller's environment may configure the server under test.
-    settings = {name.upper() for name in Settings.model_fields}
-    environment = {k: v for k, v in os.environ.items() if k.upper() not in settings}
-    environment.update(
-        DATABASE_URL=f"sqlite+aiosqlite:///{database}",
-        IP_HASH_SECRET=TEST_IP_HASH_SECRET,
-        LOG_LEVEL="warning",
-    )
-    environment.update(overrides)
-    return environment
-
-
 def _cli(database: Path, *args: str) -> None:
     done = subprocess.run(
-        [str(VIDEOLIKES), *args], env=_environment(database), capture_output=True, text=True
+        [VIDEOLIKES, *args],
+        env=command_env(f"sqlite+aiosqlite:///{database}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if done.returncode != 0:
         pytest.fail(f"videolikes {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
@@ -115,41 +95,12 @@ class Server:
 @contextmanager
 def serving(template: Path, directory: Path, **environment: str) -> Iterator[Server]:
     """A `videolikes serve` process on its own copy of `template`, stopped on exit."""
-    port = _free_port()
-    database = directory / f"videolikes-{port}.db"
+    database = Path(tempfile.mkstemp(dir=directory, prefix="videolikes-", suffix=".db")[1])
     shutil.copyfile(template, database)
-    server = Server(f"http://127.0.0.1:{port}", database, directory / f"server-{port}.log")
-    with server.log.open("wb") as log:
-        process = subprocess.Popen(
-            [str(VIDEOLIKES), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=_environment(database, **environment),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_healthy(server, process)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_healthy(server: Server, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"videolikes serve exited:\n{server.log.read_text()}")
-        try:
-            if httpx.get(f"{server.url}/health", trust_env=False).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"videolikes serve did not answer in {SERVER_START_TIMEOUT}s")
+    log = database.with_suffix(".log")
+    url = f"sqlite+aiosqlite:///{database}"
+    with served.serving(url, log, settings={"LOG_LEVEL": "warning", **environment}) as server:
+        yield Server(server.url, database, log)
 
 
 @contextmanager

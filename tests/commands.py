@@ -8,20 +8,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from videolikes.config import Settings
+
 VIDEOLIKES = str(Path(sys.executable).parent / "videolikes")
-_SETTING_PREFIXES = (
-    "DATABASE_",
-    "REDIS_",
-    "RECAPTCHA_",
-    "IP_HASH_",
-    "RATE_LIMIT_",
-    "LOG_",
-    "PROMETHEUS_",
-    "ENVIRONMENT",
-    "WORKERS",
-    "HEADER_TIMEOUT",
-    "MAX_CONNECTIONS",
-)
+# Every variable that configures videolikes: none of the caller's may reach a command under test.
+_SETTINGS = {name.upper() for name in Settings.model_fields}
 
 
 @dataclass(frozen=True)
@@ -36,7 +27,7 @@ def command_env(database_url: str, **variables: str | None) -> dict[str, str]:
 
     A variable given as None is left unset.
     """
-    env = {key: value for key, value in os.environ.items() if not key.startswith(_SETTING_PREFIXES)}
+    env = {key: value for key, value in os.environ.items() if key.upper() not in _SETTINGS}
     wanted = {"DATABASE_URL": database_url, "IP_HASH_SECRET": "test-ip-hash-secret", **variables}
     env.update({key: value for key, value in wanted.items() if value is not None})
     return env

@@ -9,8 +9,10 @@ import os
 import resource
 import signal
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ STARTUP_TIMEOUT = 60.0
 
 @dataclass
 class Server:
-    process: asyncio.subprocess.Process
+    process: subprocess.Popen[bytes]
     url: str
     log: Path
 
@@ -48,8 +50,7 @@ class Server:
         os.killpg(self.process.pid, signal.SIGTERM)
 
     async def exit_code(self, within: float) -> int:
-        async with asyncio.timeout(within):
-            return await self.process.wait()
+        return await asyncio.to_thread(self.process.wait, within)
 
     def log_text(self) -> str:
         return self.log.read_text()
@@ -64,6 +65,28 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@contextmanager
+def serving(
+    database_url: str,
+    log: Path,
+    *,
+    workers: int = 1,
+    fd_limit: int | None = None,
+    settings: Mapping[str, str] | None = None,
+    **variables: str | None,
+) -> Iterator[Server]:
+    """`videolikes serve` with `settings` and `variables` as its only settings and its output
+    in `log`, ready when the block starts and killed with its workers when it ends; `fd_limit`
+    sets its limit of open files (soft and hard), as `ulimit -n` would."""
+    variables = {**(settings or {}), **variables}
+    server = _start(database_url, log, workers=workers, fd_limit=fd_limit, **variables)
+    try:
+        _wait_until_ready(server)
+        yield server
+    finally:
+        _kill(server.process)
+
+
 @asynccontextmanager
 async def served(
     database_url: str,
@@ -73,22 +96,35 @@ async def served(
     fd_limit: int | None = None,
     **variables: str | None,
 ) -> AsyncIterator[Server]:
-    """`videolikes serve` with `variables` as settings, its output in `log`; `fd_limit` sets its
-    limit of open files (soft and hard), as `ulimit -n` would."""
+    """serving() for async tests: the waits happen off the event loop."""
+    server = _start(database_url, log, workers=workers, fd_limit=fd_limit, **variables)
+    try:
+        await asyncio.to_thread(_wait_until_ready, server)
+        yield server
+    finally:
+        await asyncio.to_thread(_kill, server.process)
 
+
+def _start(
+    database_url: str, log: Path, *, workers: int, fd_limit: int | None, **variables: str | None
+) -> Server:
     def limit_open_files() -> None:
         assert fd_limit is not None
         resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
 
     port = free_port()
     with log.open("wb") as sink:
-        process = await asyncio.create_subprocess_exec(
-            VIDEOLIKES,
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
+        process = subprocess.Popen(
+            [
+                VIDEOLIKES,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=command_env(database_url, **variables),
             stdout=sink,
             stderr=sink,
@@ -96,12 +132,13 @@ async def served(
             # A process group of its own, so that its workers can be stopped with it.
             start_new_session=True,
         )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        await _wait_until_ready(server)
-        yield server
-    finally:
-        await kill_process_group(process)
+    return Server(process, f"http://127.0.0.1:{port}", log)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 async def kill_process_group(process: asyncio.subprocess.Process) -> None:
@@ -111,14 +148,16 @@ async def kill_process_group(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
-async def _wait_until_ready(server: Server) -> None:
-    async with asyncio.timeout(STARTUP_TIMEOUT), httpx.AsyncClient() as client:
-        while True:
-            if server.process.returncode is not None:
+def _wait_until_ready(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    with httpx.Client(trust_env=False, timeout=5) as client:
+        while time.monotonic() < deadline:
+            if server.process.poll() is not None:
                 raise AssertionError(f"server exited early:\n{server.log_text()}")
             try:
-                if (await client.get(f"{server.url}/ready")).status_code == 200:
+                if client.get(f"{server.url}/ready").status_code == 200:
                     return
             except httpx.TransportError:
                 pass
-            await asyncio.sleep(0.1)
+            time.sleep(0.1)
+    raise AssertionError(f"server not ready within {STARTUP_TIMEOUT:g} s:\n{server.log_text()}")

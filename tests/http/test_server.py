@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,13 +18,12 @@ import httpx
 import pytest
 import redis
 from conftest import REDIS_URL, Backend, opened_database, require_redis
-from redis_server import free_port
+from served import Server, serving
 
 from videolikes.http.protocol import MAX_HEADER_BYTES, MAX_HEADER_FIELDS
 
 LIKE = "/api/videos/DEMO00000001/like"
 HEADER_TIMEOUT = 2
-VIDEOLIKES = Path(sys.executable).parent / "videolikes"
 
 
 async def _seeded(url: str) -> str:
@@ -40,58 +36,11 @@ async def database_url(sqlite_url: str) -> str:
     return await _seeded(sqlite_url)
 
 
-class Server:
-    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
-        self.process = process
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-
-    def worker_pids(self) -> set[int]:
-        pid = self.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        return {int(child) for child in children}
-
-
-@contextmanager
-def serve(tmp_path: Path, *, workers: int = 1, **env: str) -> Iterator[Server]:
-    port = free_port()
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("RATE_LIMIT", "REDIS", "DATABASE", "CORS", "TRUSTED"))
-    }
-    environment.update(IP_HASH_SECRET=f"test-{uuid.uuid4().hex}", LOG_LEVEL="warning", **env)
-    log = (tmp_path / "server.log").open("wb")
-    command = [str(VIDEOLIKES), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--workers", str(workers)], env=environment, stdout=log, stderr=log
-    )
-    server = Server(process, port)
-    try:
-        _wait_until_healthy(server, process)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _wait_until_healthy(server: Server, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"videolikes serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("videolikes serve did not become healthy")
+def serve(directory: Path, *, workers: int = 1, **env: str) -> AbstractContextManager[Server]:
+    # A secret of its own: its clients' rate-limit keys in the shared Redis are its own too.
+    settings = {"IP_HASH_SECRET": f"test-{uuid.uuid4().hex}", "LOG_LEVEL": "warning", **env}
+    log = directory / f"server-{uuid.uuid4().hex[:8]}.log"
+    return serving(settings.pop("DATABASE_URL"), log, workers=workers, settings=settings)
 
 
 def _workers_seen_by_redis(server: Server) -> set[int]:
@@ -102,7 +51,7 @@ def _workers_seen_by_redis(server: Server) -> set[int]:
     finally:
         client.close()
     pids = {int(match[1]) for name in names if (match := re.fullmatch(r"videolikes-(\d+)", name))}
-    return pids & server.worker_pids()
+    return pids & set(server.workers())
 
 
 @pytest.mark.redis
@@ -121,7 +70,7 @@ async def test_two_workers_with_redis_give_one_client_exactly_the_limit(
         "REDIS_TIMEOUT": "2",
     }
     with serve(tmp_path, workers=2, **env) as server:
-        assert len(server.worker_pids()) >= 2
+        assert len(server.workers()) >= 2
         statuses: list[int] = []
         # A fresh connection per request lets the kernel hand requests to either worker.
         no_reuse = httpx.Limits(max_keepalive_connections=0)

@@ -374,7 +374,7 @@ async def test_workers_stop_when_the_supervisor_is_killed(sqlite_url: str, tmp_p
         await _started(server, workers=2)
         workers = server.workers()
         server.process.kill()
-        await server.process.wait()
+        await server.exit_code(within=30)
         for _ in range(300):
             if not any(_alive(pid) for pid in workers):
                 break
