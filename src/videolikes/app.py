@@ -23,6 +23,7 @@ from videolikes.comments.service import CommentService
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.db.errors import describe, is_missing_schema_object, unavailable_reason
+from videolikes.db.read_routing import open_read_router
 from videolikes.db.units import Database, create_engine
 from videolikes.errors import (
     AppError,
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.warn_about_development_defaults()
         database = Database(create_engine(settings), timeout=settings.database_timeout)
         observe_pool(database.engine)
+        database.replicas = await open_read_router(settings, database)
         readiness = Readiness(database, settings.redis_url)
         # What would keep this process from serving (a schema never migrated, a database
         # that does not answer) is said now, once, rather than first by a failed request.
@@ -146,6 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 await app.state.services.likes.aclose()
                 await readiness.close()
+                if database.replicas is not None:
+                    await database.replicas.aclose()
                 forget_pool(database.engine)
                 await database.dispose()
                 release_process_metrics()

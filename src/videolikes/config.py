@@ -9,7 +9,14 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import limits
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from videolikes.database_urls import engine_url
@@ -43,6 +50,11 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # A request's whole time with the database: waiting for a connection and its statements.
     database_timeout: float = Field(default=DEFAULT_DATABASE_TIMEOUT, gt=0, le=60)
+    # Servers for the reads that may lag, each a URL (libpq's list of servers allowed),
+    # separated by whitespace since such a list holds commas.
+    database_replica_urls: Annotated[list[str], NoDecode] = []
+    # A replica further behind the primary than this is skipped until it catches up.
+    database_replica_max_lag: float = Field(default=5.0, ge=0.1, le=3600)
     redis_url: str | None = None
 
     # validate_default: production refuses the defaults, so they are checked too.
@@ -95,6 +107,43 @@ class Settings(BaseSettings):
     @classmethod
     def _engine_url(cls, value: str) -> str:
         return engine_url(value)
+
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _split_replica_urls(cls, value: Any) -> Any:
+        return value.split() if isinstance(value, str) else value
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _replica_engine_urls(cls, value: list[str]) -> list[str]:
+        urls = []
+        for position, url in enumerate(value, start=1):
+            try:
+                urls.append(engine_url(url))
+            except ValueError as exc:
+                raise ValueError(f"entry {position}: {exc}") from None
+            if not urls[-1].startswith("postgresql"):
+                raise ValueError(f"entry {position} is not a PostgreSQL URL")
+        return urls
+
+    @model_validator(mode="after")
+    def _replicas_need_postgres(self) -> Settings:
+        if self.database_replica_urls and self.is_sqlite:
+            raise ValueError(
+                "DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL (SQLite has no replicas)"
+            )
+        if self.database_replica_urls and self.workers > 1:
+            self.require_shared_write_memory(self.workers)
+        return self
+
+    def require_shared_write_memory(self, workers: int) -> None:
+        """Refuse replicas on several workers without Redis: each worker would remember only
+        its own clients' writes, and a client's next read may reach another worker."""
+        if self.database_replica_urls and workers > 1 and not self.redis_url:
+            raise ValueError(
+                "DATABASE_REPLICA_URLS with more than one worker needs REDIS_URL, where every "
+                "worker finds each client's last write"
+            )
 
     @field_validator("forwarded_header", "legacy_identity", mode="before")
     @classmethod
@@ -203,6 +252,8 @@ def _describe(name: str, value: Any) -> str:
         return "(unset)"
     if isinstance(value, bool):
         return str(value).lower()
+    if name == "database_replica_urls":
+        return " ".join(mask_url_password(url) for url in value) or "(none)"
     if isinstance(value, list):
         return ",".join(str(item) for item in value) or "(none)"
     if name.endswith("_url"):

@@ -8,6 +8,7 @@ files under PROMETHEUS_MULTIPROC_DIR and a scrape, answered by any one worker, a
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,26 @@ DB_POOL_SIZE = Gauge(
     "Database connections the pools may open (all worker processes).",
     multiprocess_mode="livesum",
 )
+DB_READS = Counter(
+    "videolikes_db_reads_total",
+    "Reads that may lag, by the server that answered them: primary or replica-N (counted "
+    "when replicas are configured; a status batch counts each request in it).",
+    ["server"],
+)
+DB_REPLICA_LAG = Gauge(
+    "videolikes_db_replica_lag_seconds",
+    "How far each replica is behind the primary, as its monitor last saw it (NaN: unknown).",
+    ["server"],
+    multiprocess_mode="livemostrecent",
+)
+DB_REPLICA_STATE = Gauge(
+    "videolikes_db_replica_state",
+    "1 for each replica's state as its monitor last saw it (usable, lagging, down, "
+    "promoted, unknown), 0 for the others.",
+    ["server", "state"],
+    multiprocess_mode="livemostrecent",
+)
+REPLICA_STATES = ("unknown", "usable", "lagging", "down", "promoted")
 
 # Known label values start at zero, so dashboards and rate() see every series from the start.
 for _kind in ("like", "unlike", "no-op"):
@@ -118,6 +139,16 @@ def record_like_change(change: LikeChange) -> None:
 
 def record_like_batch(kind: str, size: int) -> None:
     LIKE_BATCH_SIZE.labels(kind).observe(size)
+
+
+def record_reads(server: str, count: int = 1) -> None:
+    DB_READS.labels(server).inc(count)
+
+
+def record_replica(server: str, state: str, lag: float | None) -> None:
+    DB_REPLICA_LAG.labels(server).set(math.nan if lag is None else lag)
+    for known in REPLICA_STATES:
+        DB_REPLICA_STATE.labels(server, known).set(1 if known == state else 0)
 
 
 def record_legacy_moves(count: int) -> None:

@@ -7,7 +7,7 @@ are the single source of the bytes clients receive.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,10 +79,19 @@ class HealthOut(BaseModel):
     timestamp: str
 
 
+class ReplicaOut(BaseModel):
+    state: Literal["unknown", "usable", "lagging", "down", "promoted"]
+    lag: float | None = Field(description="Seconds behind the primary; null when unknown")
+
+
+_REPLICAS_DESCRIPTION = "With DATABASE_REPLICA_URLS: each replica as last seen (never a URL)"
+
+
 class ReadyOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"example": {"status": "ready"}})
 
     status: str
+    replicas: dict[str, ReplicaOut] | None = Field(default=None, description=_REPLICAS_DESCRIPTION)
 
 
 class NotReadyOut(BaseModel):
@@ -99,6 +108,7 @@ class NotReadyOut(BaseModel):
     error: str
     status: str
     down: dict[str, str] = Field(description="Each dependency that is down: timeout or error type")
+    replicas: dict[str, ReplicaOut] | None = Field(default=None, description=_REPLICAS_DESCRIPTION)
 
 
 class ErrorOut(BaseModel):

@@ -85,7 +85,8 @@ async def get_videos(
     if limit is None and cursor is None and query == WHOLE_CATALOGUE:
         return await _whole_catalogue_answer(state, if_none_match)
     after = None if cursor is None else state.cursors.catalogue_key(cursor, query)
-    page = await list_videos(state.database, query, after=after, limit=limit)
+    reader = state.identity.keys(request.scope).ip_hash
+    page = await list_videos(state.database, query, after=after, limit=limit, reader=reader)
     headers = {}
     if page.next_key is not None:
         headers["Link"] = next_link(request, state.cursors.for_catalogue(query, page.next_key))
@@ -134,7 +135,7 @@ async def _whole_catalogue_answer(state: AppState, if_none_match: str | None) ->
 
 
 async def _whole_catalogue(state: AppState) -> tuple[bytes, str]:
-    page = await list_videos(state.database, WHOLE_CATALOGUE, after=None, limit=None)
+    page = await list_videos(state.database, WHOLE_CATALOGUE, after=None, limit=None, reader=None)
     body = dump([video_to_wire(row) for row in page.rows])
     return body, etag_of(body)
 
@@ -152,5 +153,8 @@ async def _whole_catalogue(state: AppState) -> tuple[bytes, str]:
 async def get_one_video(
     video_id: VideoId, request: Request, if_none_match: IfNoneMatch = None
 ) -> Response:
-    row = await get_video(app_state(request).database, video_id)
+    state = app_state(request)
+    row = await get_video(
+        state.database, video_id, reader=state.identity.keys(request.scope).ip_hash
+    )
     return with_etag(dump(video_to_wire(row)), if_none_match, {})

@@ -6,6 +6,7 @@ import uuid
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -40,6 +41,17 @@ class CommentView:
     replies: list[CommentView] | None = field(default=None)
 
 
+class _PageRows(NamedTuple):
+    """What one read of a page finds: top-level rows (one more than the page, if there are
+    more), their replies, like counts, the comments this client likes and the reply count."""
+
+    top: list[CommentRow]
+    replies: list[CommentRow]
+    likes: dict[uuid.UUID, int]
+    liked: set[uuid.UUID]
+    reply_count: int
+
+
 @dataclass(frozen=True, slots=True)
 class CommentPage:
     comments: list[CommentView]
@@ -66,13 +78,10 @@ class CommentService:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return self._database.read()
-
-    def _writing(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    def _writing(self, client: ClientKeys) -> AbstractAsyncContextManager[AsyncConnection]:
         # One transaction: a write's locks (the user's row above all) must last until its
-        # comment or like is committed.
-        return self._database.write()
+        # comment or like is committed. Its writer's reads see it, replicas or not.
+        return self._database.write(writer=client.ip_hash)
 
     async def page(
         self, *, video_id: str, client: ClientKeys, after: CommentKey | None, limit: int
@@ -82,20 +91,29 @@ class CommentService:
         `total_count` is the original's: the top-level comments listed plus every reply of
         the video.
         """
-        async with self._reading() as conn:
+
+        async def read(conn: AsyncConnection) -> _PageRows:
             if not await repository.video_exists(conn, video_id):
                 raise VideoNotFound
             top = await repository.top_level_page(
                 conn, video_id=video_id, after=after, limit=limit + 1
             )
-            more, top = len(top) > limit, top[:limit]
             replies = await repository.replies_of(
-                conn, video_id=video_id, parent_ids=[row.id for row in top]
+                conn, video_id=video_id, parent_ids=[row.id for row in top[:limit]]
             )
-            ids = [row.id for row in (*top, *replies)]
-            likes = await repository.like_counts(conn, ids)
-            liked = await repository.liked_by(conn, comment_ids=ids, client=client)
-            reply_count = await repository.count_replies(conn, video_id=video_id)
+            ids = [row.id for row in (*top[:limit], *replies)]
+            return _PageRows(
+                top,
+                replies,
+                await repository.like_counts(conn, ids),
+                await repository.liked_by(conn, comment_ids=ids, client=client),
+                await repository.count_replies(conn, video_id=video_id),
+            )
+
+        top, replies, likes, liked, reply_count = await self._database.lagging_read(
+            client.ip_hash, read
+        )
+        more, top = len(top) > limit, top[:limit]
 
         def view(row: CommentRow) -> CommentView:
             return CommentView(row, likes.get(row.id, 0), row.id in liked)
@@ -115,7 +133,7 @@ class CommentService:
         self, *, video_id: str, client: ClientKeys, content: str, parent_id: uuid.UUID | None
     ) -> CommentView:
         """Store a comment (a reply when `parent_id` is given) by this client."""
-        async with self._writing() as conn:
+        async with self._writing(client) as conn:
             if not await repository.lock_video(conn, video_id):
                 raise VideoNotFound
             if parent_id is not None:
@@ -142,7 +160,7 @@ class CommentService:
         return CommentView(row, likes=0, user_like=False, replies=[])
 
     async def toggle_like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
-        async with self._writing() as conn:
+        async with self._writing(client) as conn:
             user_id = await self._liker(conn, comment_id, client)
             if await repository.remove_like(conn, comment_id=comment_id, user_id=user_id):
                 return False
@@ -152,7 +170,7 @@ class CommentService:
             return True
 
     async def like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
-        async with self._writing() as conn:
+        async with self._writing(client) as conn:
             user_id = await self._liker(conn, comment_id, client)
             await repository.add_like(
                 conn, comment_id=comment_id, user_id=user_id, created_at=_now()
@@ -161,7 +179,7 @@ class CommentService:
 
     async def unlike(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
         """Leaves the comment not liked by this client; creates no user."""
-        async with self._writing() as conn:
+        async with self._writing(client) as conn:
             if await repository.lock_comment(conn, comment_id) is None:
                 raise CommentNotFound
             if await move_legacy_user(conn, client):

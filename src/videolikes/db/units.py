@@ -9,9 +9,9 @@ that deadline included, surfaces as DatabaseUnavailable.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 from sqlalchemy import event
@@ -23,6 +23,13 @@ from sqlalchemy.util import greenlet_spawn
 from videolikes.config import DEFAULT_DATABASE_TIMEOUT, Settings
 from videolikes.db.errors import unavailable_reason
 from videolikes.errors import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from videolikes.db.read_routing import ReadRouter
+
+T = TypeVar("T")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 POSTGRES_CONNECT_TIMEOUT = 5.0
 # Commands' statements; a request's are bounded sooner by DATABASE_TIMEOUT.
@@ -40,15 +47,18 @@ _POSTGRES_SERVER_SETTINGS = {
     "plan_cache_mode": "force_custom_plan",
 }
 _SQLALCHEMY_URL_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
+# Where the primary's WAL ends, as a number; read after a commit, it is past the commit.
+_WRITE_POSITION_QUERY = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint"
 # An execution option of the SQLite read unit's connections: their transactions take no lock.
 _READ_ONLY = "videolikes_read_only"
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+    """The engine of DATABASE_URL, or of `url` (a replica's) with the same options."""
     if settings.is_sqlite:
         return _create_sqlite_engine(settings.database_url, busy_timeout=settings.database_timeout)
     engine = create_async_engine(
-        settings.database_url,
+        url or settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=0,
         pool_timeout=POSTGRES_CONNECT_TIMEOUT,
@@ -112,6 +122,8 @@ class Database:
         self.engine = engine
         self.timeout = timeout
         self.is_sqlite = engine.dialect.name == "sqlite"
+        # Set by the app when replicas are configured; None: every read on this database.
+        self.replicas: ReadRouter | None = None
         # Requests wait for a connection here, first come first served. The pool's own queue
         # lets a newcomer take a connection just handed to a waiter, which then queues again
         # at the back: under steady load a few requests starved for half a second while the
@@ -137,16 +149,46 @@ class Database:
         async with self.deadline(), self._connect(self._reads, begin=self.is_sqlite) as conn:
             yield conn
 
+    async def lagging_read(self, reader: str, run: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """`run` where a read may lag: on a replica holding `reader`'s own writes, if any
+        (`reader` is the client's key), else here."""
+        if self.replicas is None:
+            async with self.read() as conn:
+                return await run(conn)
+        return await self.replicas.read(reader, run)
+
+    async def lagging_driver_batch(
+        self,
+        items: Sequence[Item],
+        reader_of: Callable[[Item], str],
+        run: Callable[[asyncpg.Connection, Sequence[Item]], Awaitable[list[Result]]],
+    ) -> list[Result]:
+        """PostgreSQL only: lagging_read for a batch on driver connections, each item read
+        by its reader_of(item); results in `items`' order."""
+        if self.replicas is None:
+            async with self.driver_connection() as conn:
+                return await run(conn, items)
+        return await self.replicas.driver_batch(items, [reader_of(item) for item in items], run)
+
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, *, writer: str | None = None) -> AsyncIterator[AsyncConnection]:
         """A request's writes: one transaction on either database, committed when the block
-        succeeds and rolled back when it raises (on SQLite serialised, BEGIN IMMEDIATE)."""
-        async with (
-            self.deadline(),
-            self._write_turn,
-            self._connect(self.engine, begin=True) as conn,
-        ):
-            yield conn
+        succeeds and rolled back when it raises (on SQLite serialised, BEGIN IMMEDIATE).
+
+        With replicas, `writer`'s next lagging reads will see it."""
+        async with self.deadline():
+            async with self._write_turn, self._connect(self.engine, begin=True) as conn:
+                yield conn
+            if writer is not None and self.replicas is not None:
+                async with self.driver_connection() as driver:
+                    await self.remember_writes(driver, [writer])
+
+    async def remember_writes(self, conn: asyncpg.Connection, writers: Sequence[str]) -> None:
+        """With replicas: `writers`' writes, committed on `conn` (of this primary), will be
+        seen by their lagging reads. Without, nothing."""
+        if self.replicas is not None:
+            position = await conn.fetchval(_WRITE_POSITION_QUERY)
+            await self.replicas.remember(writers, int(position))
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:

@@ -38,16 +38,18 @@ class LikeService:
 
     async def statuses(self, *, video_ids: Sequence[str], client: ClientKeys) -> dict[str, bool]:
         """Whether this client likes each video; unknown videos are simply not liked."""
-        async with self._database.read() as conn:
-            liked = await liked_among(conn, client=client, video_ids=video_ids)
+        liked = await self._database.lagging_read(
+            client.ip_hash, lambda conn: liked_among(conn, client=client, video_ids=video_ids)
+        )
         return {video_id: video_id in liked for video_id in video_ids}
 
     async def aclose(self) -> None:
         await self._store.aclose()
 
     async def liked(self, *, client: ClientKeys, after: LikedKey | None, limit: int) -> LikedPage:
-        async with self._database.read() as conn:
-            return await liked_page(conn, client=client, after=after, limit=limit)
+        return await self._database.lagging_read(
+            client.ip_hash, lambda conn: liked_page(conn, client=client, after=after, limit=limit)
+        )
 
 
 def _liked_or_not_found(change: LikeChange) -> bool:

@@ -64,13 +64,14 @@ class PostgresLikes:
 
     async def _read_batch(self, reads: Sequence[StatusRead]) -> list[bool | None]:
         record_like_batch("status", len(reads))
-        async with self._database.driver_connection() as conn:
-            return await like_statuses(conn, reads)
+        return await self._database.lagging_driver_batch(reads, _reader, like_statuses)
 
     async def _write_batch(self, writes: Sequence[LikeWrite]) -> list[LikeChange]:
         record_like_batch("write", len(writes))
         async with self._database.driver_connection() as conn:
-            return await write_likes(conn, writes)
+            changes = await write_likes(conn, writes)
+            await self._database.remember_writes(conn, [write.client.ip_hash for write in writes])
+        return changes
 
     async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange:
         return await self._write(LikeWrite(LikeOp.TOGGLE, video_id, client))
@@ -88,6 +89,10 @@ class PostgresLikes:
     async def aclose(self) -> None:
         await self._reads.aclose()
         await self._writes.aclose()
+
+
+def _reader(read: StatusRead) -> str:
+    return read.client.ip_hash
 
 
 class SqliteLikes:

@@ -34,6 +34,7 @@ from videolikes.metrics import MULTIPROCESS_DIR_ENV
 from videolikes.ops.cli_database import migrated_database, settings_or_fail
 from videolikes.ops.db_commands import db_app
 from videolikes.ops.failures import (
+    INVALID_INPUT,
     CommandFailed,
     explain,
     showing_tracebacks,
@@ -109,6 +110,10 @@ def serve(
     settings = settings_or_fail()
     configure_logging(settings.log_level, settings.log_format)
     worker_count = workers or settings.workers
+    try:
+        settings.require_shared_write_memory(worker_count)
+    except ValueError as exc:
+        raise CommandFailed(f"invalid setting {exc}", status=INVALID_INPUT) from exc
     host, port = host or settings.host, port or settings.port
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:

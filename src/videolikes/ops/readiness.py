@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 from redis.asyncio import Redis
@@ -55,6 +56,20 @@ class Readiness:
         for problems in await asyncio.gather(*checks):
             found.update(problems)
         return found
+
+    def replicas(self) -> dict[str, dict[str, str | float | None]] | None:
+        """Each replica's state and lag (seconds) as its monitor last saw them; None without
+        replicas. A replica down is no problem of this process: the primary serves its reads."""
+        router = self._database.replicas
+        if router is None:
+            return None
+        return {
+            replica.name: {
+                "state": replica.state.value,
+                "lag": None if replica.lag is None or math.isinf(replica.lag) else replica.lag,
+            }
+            for replica in router.replicas
+        }
 
     async def schema_problem(self) -> str | None:
         """Why the database's schema cannot be served, or None (also when it cannot be read).

@@ -17,17 +17,21 @@ router = APIRouter(tags=["operations"])
 @router.get(
     "/ready",
     response_model=ReadyOut,
-    summary="Readiness: the database (and Redis, when configured) answer",
+    summary="Readiness: the database (and Redis, when configured) answer; replicas' states",
     responses={503: {"model": NotReadyOut, "description": "A dependency is down"}},
 )
 async def ready(request: Request) -> JSONBytes:
-    problems = await app_state(request).readiness.problems()
+    readiness = app_state(request).readiness
+    problems = await readiness.problems()
+    replicas = readiness.replicas()
+    shown = {} if replicas is None else {"replicas": replicas}
     if not problems:
-        return JSONBytes(dump({"status": "ready"}))
+        return JSONBytes(dump({"status": "ready", **shown}))
     body = {
         "error": "Not ready: " + ", ".join(sorted(problems)),
         "status": "unavailable",
         "down": problems,
+        **shown,
     }
     return JSONBytes(dump(body), status_code=503)
 
