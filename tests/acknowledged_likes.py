@@ -201,7 +201,7 @@ async def until_streaming(primary: PostgresCluster, *, sync_state: str) -> None:
 @dataclass(frozen=True)
 class Failover:
     answers: list[Answer]
-    # When the primary was killed, when the promotion was asked for, and when it was done.
+    # When the primary's kill was sent, the promotion asked for, and the promotion done.
     died: float
     promoting: float
     promoted: float
@@ -229,8 +229,8 @@ async def fail_over_under_load(
         if lag:
             primary.freeze(only="walsender")
             await asyncio.sleep(lag)
-        await asyncio.to_thread(primary.kill)
         died = time.monotonic()
+        await asyncio.to_thread(primary.kill)
         await asyncio.sleep(down)
         promoting = time.monotonic()
         await asyncio.to_thread(standby.promote)
