@@ -14,8 +14,6 @@ import argparse
 import asyncio
 import datetime
 import json
-import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -25,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench.data import client_ip
-from bench.run import RESULTS, migrate, server_env
+from bench.run import RESULTS, migrate, seed_demo, server_env
 from bench.server import Server
 
 # The cluster is the tests' own helper (the standard library only); tests/ is no package.
@@ -243,18 +241,6 @@ async def _measure(args: argparse.Namespace, cluster: PostgresCluster, base_url:
     return _report(traffic, moments, args.around)
 
 
-def _seed_demo(env: dict[str, str], log: Path) -> None:
-    videolikes = str(Path(sys.executable).with_name("videolikes"))
-    with log.open("ab") as output:
-        subprocess.run(
-            [videolikes, "seed", "--demo"],
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
-
-
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.db_faults", description=__doc__)
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
@@ -285,7 +271,7 @@ def main() -> None:
         url = cluster.url()
         migrate(url, log)
         env = server_env(url, args.env)
-        _seed_demo(env, log)
+        seed_demo(env, log)
         with Server(workers=args.workers, env=env, log_path=log) as server:
             report = asyncio.run(_measure(args, cluster, server.base_url))
     _print(report, args)

@@ -85,6 +85,18 @@ def migrate(url: str, log: Path) -> None:
         )
 
 
+def seed_demo(env: dict[str, str], log: Path) -> None:
+    videolikes = str(Path(sys.executable).with_name("videolikes"))
+    with log.open("ab") as output:
+        subprocess.run(
+            [videolikes, "seed", "--demo"],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+
+
 def server_env(url: str, extra: list[str]) -> dict[str, str]:
     env = {
         "DATABASE_URL": url,

@@ -118,12 +118,16 @@ class PostgresCluster:
         with suppress(FileNotFoundError):
             (self.data_dir / "postmaster.pid").unlink()
 
-    def freeze(self) -> None:
-        """SIGSTOP every process: connections are accepted by the kernel, then nothing answers."""
-        self._signal_all(signal.SIGSTOP)
+    def freeze(self, only: str | None = None) -> None:
+        """SIGSTOP every process: connections are accepted by the kernel, then nothing answers.
 
-    def thaw(self) -> None:
-        self._signal_all(signal.SIGCONT)
+        `only`: just the processes whose title names it, e.g. "walsender": a primary whose
+        standby falls behind, since nothing sends it the WAL.
+        """
+        self._signal_all(signal.SIGSTOP, only)
+
+    def thaw(self, only: str | None = None) -> None:
+        self._signal_all(signal.SIGCONT, only)
 
     def is_running(self) -> bool:
         return self.postmaster_pid() is not None
@@ -162,10 +166,11 @@ class PostgresCluster:
         except (ClusterError, subprocess.SubprocessError, OSError):
             self.kill()
 
-    def _signal_all(self, signum: signal.Signals) -> None:
+    def _signal_all(self, signum: signal.Signals, only: str | None = None) -> None:
         for pid in self.pids():
-            with suppress(ProcessLookupError):
-                os.kill(pid, signum)
+            if only is None or only in _title(pid):
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signum)
 
     def _pg_ctl(self, action: str, *options: str) -> None:
         # -w: return once the server accepts connections (or has stopped), -t bounds that wait.
@@ -207,6 +212,14 @@ def _stat(pid: int) -> _Stat | None:
     # The fields after the command name, which is in parentheses and may hold anything.
     fields = text.rsplit(")", 1)[1].split()
     return _Stat(state=fields[0], parent=int(fields[1]))
+
+
+def _title(pid: int) -> str:
+    """A server process's title, such as "postgres: walsender postgres 127.0.0.1(5432)"."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
 
 
 def _alive(pid: int) -> bool:
@@ -309,6 +322,7 @@ def standby_of(
                 "-X",
                 "stream",
             )
+            _drop_setting(standby.data_dir / "postgresql.auto.conf", "primary_conninfo")
             standby.configure(
                 {
                     "port": str(port),
@@ -316,8 +330,11 @@ def standby_of(
                         f"host=127.0.0.1 port={primary.port} user={SUPERUSER}"
                         f" application_name={name}"
                     ),
-                    # Feedback each 100 ms so that the primary's view of the standby is fresh.
-                    "wal_receiver_status_interval": "100ms",
+                    # The standby reports each flush at once, and otherwise each second, so
+                    # that the primary's view of it stays fresh. The setting counts whole
+                    # seconds: less rounds to 0, which turns the reports off altogether, and
+                    # then the primary never sees a synchronous standby confirm a commit.
+                    "wal_receiver_status_interval": "1s",
                     **(settings or {}),
                 }
             )
@@ -325,3 +342,22 @@ def standby_of(
             yield standby
         finally:
             standby.stop_for_good()
+
+
+def _drop_setting(conf: Path, name: str) -> None:
+    """Remove a setting that -R wrote to postgresql.auto.conf, which would override the
+    one in postgresql.conf (its connection names no application_name)."""
+    lines = conf.read_text().splitlines(keepends=True)
+    conf.write_text("".join(line for line in lines if not line.startswith(f"{name} ")))
+
+
+def server_list_url(
+    *clusters: PostgresCluster,
+    target_session_attrs: str = "read-write",
+    database: str = "postgres",
+) -> str:
+    """libpq's URL naming several servers, tried in order for one of the wanted role."""
+    servers = ",".join(f"127.0.0.1:{cluster.port}" for cluster in clusters)
+    return (
+        f"postgresql://{SUPERUSER}@{servers}/{database}?target_session_attrs={target_session_attrs}"
+    )

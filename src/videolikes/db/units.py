@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 from videolikes.config import DEFAULT_DATABASE_TIMEOUT, Settings
 from videolikes.db.errors import unavailable_reason
+from videolikes.db.servers import ServerList
 from videolikes.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
@@ -66,11 +68,21 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         # Values from query strings reach statements; they stay out of errors and logs.
         hide_parameters=True,
         connect_args={
+            # The dialect's hook for the function that connects, given asyncpg's arguments.
+            "async_creator_fn": _server_list(settings).connect,
             "timeout": POSTGRES_CONNECT_TIMEOUT,
             "command_timeout": POSTGRES_STATEMENT_TIMEOUT,
             "server_settings": _POSTGRES_SERVER_SETTINGS,
         },
     )
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _skip_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # A server that went away (killed, or failed over) closed its connections, and the
+        # event loop has seen it: the pool replaces such a connection instead of handing it
+        # to a request that would then fail. It costs no round trip, unlike a pre-ping.
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
 
     @event.listens_for(engine.sync_engine, "invalidate")
     def _cut_off(_dbapi_connection: Any, record: ConnectionPoolEntry, _error: Any) -> None:
@@ -82,6 +94,12 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
             driver.terminate()
 
     return engine
+
+
+def _server_list(settings: Settings) -> ServerList:
+    # A list's servers are all tried within a request's deadline, so that one that never
+    # answers leaves time for the next.
+    return ServerList(within=min(POSTGRES_CONNECT_TIMEOUT, settings.database_timeout))
 
 
 def _create_sqlite_engine(url: str, *, busy_timeout: float) -> AsyncEngine:
@@ -236,11 +254,13 @@ class Database:
     async def open_probe_connection(self) -> asyncpg.Connection:
         """PostgreSQL only: a new connection outside the pool and its queue, for a check that
         must not wait behind requests. The caller bounds the wait and terminate()s it."""
-        args, options = self.engine.dialect.create_connect_args(self.engine.url)
+        # No positional arguments: the dialect passes everything by name.
+        _, options = self.engine.dialect.create_connect_args(self.engine.url)
         # The URL's options that are SQLAlchemy's own, for its statement cache, not asyncpg's.
         for option in _SQLALCHEMY_URL_OPTIONS:
             options.pop(option, None)
-        return await asyncpg.connect(*args, **options, server_settings=_POSTGRES_SERVER_SETTINGS)
+        servers = ServerList(within=min(POSTGRES_CONNECT_TIMEOUT, self.timeout))
+        return await servers.connect(**options, server_settings=_POSTGRES_SERVER_SETTINGS)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
