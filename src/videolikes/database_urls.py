@@ -19,6 +19,7 @@ _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "sqlite": "sqlite+aiosqlite",
 }
+DEFAULT_PORT = 5432
 _EXPECTED = (
     "expected a database URL such as postgresql://user:password@host:5432/name "
     "(several servers: postgresql://user@h1:5432,h2:5433/name) or sqlite:///path/to/file.db"
@@ -47,8 +48,16 @@ def _hosts_as_parameters(url: str) -> str:
     credentials, at, hosts = parts.netloc.rpartition("@")
     if "," not in hosts:
         return url
-    servers = [server.strip() for server in hosts.split(",")]
-    if not all(servers):
-        raise ValueError(_EXPECTED)
+    servers = [_with_port(server.strip()) for server in hosts.split(",")]
     query = [*parse_qsl(parts.query, keep_blank_values=True), *(("host", s) for s in servers)]
     return urlunsplit(parts._replace(netloc=credentials + at, query=urlencode(query, safe=":")))
+
+
+def _with_port(server: str) -> str:
+    """`server` as SQLAlchemy needs each one of a list: with its port, libpq's default if none."""
+    if not server:
+        raise ValueError(_EXPECTED)
+    if server.startswith("["):
+        # SQLAlchemy splits each one of a list at its first colon.
+        raise ValueError("an IPv6 address in a list of servers is not supported: use a host name")
+    return server if ":" in server else f"{server}:{DEFAULT_PORT}"
