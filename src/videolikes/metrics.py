@@ -28,7 +28,7 @@ from videolikes.captcha import CaptchaOutcome, RecaptchaVerifier
 from videolikes.errors import CaptchaRejected, CaptchaTokenMissing, CaptchaUnavailable
 
 if TYPE_CHECKING:
-    from videolikes.likes.repository import LikeChange
+    from videolikes.likes.changes import LikeChange
 
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 

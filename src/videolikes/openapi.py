@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from videolikes.catalogue.repository import CatalogueKey, CatalogueQuery
-from videolikes.comments.repository import CommentKey
+from videolikes.comments.repository.reads import CommentKey
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.likes.client_likes import LikedKey

@@ -22,8 +22,9 @@ from statement_counter import statements_sent
 
 from videolikes.db.units import Database
 from videolikes.identity import ClientKeys
+from videolikes.likes.changes import LikeChange
 from videolikes.likes.folding import LikeOp
-from videolikes.likes.repository import LikeChange, LikeWrite, write_likes
+from videolikes.likes.repository.batch_writes import LikeWrite, write_likes
 
 VIDEO = "DEMO00000001"
 OTHER_VIDEO = "DEMO00000002"

@@ -1,4 +1,4 @@
-"""The PostgreSQL like function the database runs is the one kept beside the likes repository."""
+"""The PostgreSQL like function the database runs is the one kept beside the likes batch writes."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from videolikes.comments import repository
 from videolikes.comments.errors import (
     CommentNotFound,
     ContentRequired,
@@ -17,7 +16,8 @@ from videolikes.comments.errors import (
     InvalidParent,
     TooManyComments,
 )
-from videolikes.comments.repository import CommentKey, CommentRow
+from videolikes.comments.repository import like_writes, reads, writes
+from videolikes.comments.repository.reads import CommentKey, CommentRow
 from videolikes.db.units import Database
 from videolikes.errors import VideoNotFound
 from videolikes.identity import ClientKeys
@@ -83,19 +83,17 @@ class CommentService:
         the video.
         """
         async with self._reading() as conn:
-            if not await repository.video_exists(conn, video_id):
+            if not await reads.video_exists(conn, video_id):
                 raise VideoNotFound
-            top = await repository.top_level_page(
-                conn, video_id=video_id, after=after, limit=limit + 1
-            )
+            top = await reads.top_level_page(conn, video_id=video_id, after=after, limit=limit + 1)
             more, top = len(top) > limit, top[:limit]
-            replies = await repository.replies_of(
+            replies = await reads.replies_of(
                 conn, video_id=video_id, parent_ids=[row.id for row in top]
             )
             ids = [row.id for row in (*top, *replies)]
-            likes = await repository.like_counts(conn, ids)
-            liked = await repository.liked_by(conn, comment_ids=ids, client=client)
-            reply_count = await repository.count_replies(conn, video_id=video_id)
+            likes = await reads.like_counts(conn, ids)
+            liked = await reads.liked_by(conn, comment_ids=ids, client=client)
+            reply_count = await reads.count_replies(conn, video_id=video_id)
 
         def view(row: CommentRow) -> CommentView:
             return CommentView(row, likes.get(row.id, 0), row.id in liked)
@@ -116,21 +114,21 @@ class CommentService:
     ) -> CommentView:
         """Store a comment (a reply when `parent_id` is given) by this client."""
         async with self._writing() as conn:
-            if not await repository.lock_video(conn, video_id):
+            if not await writes.lock_video(conn, video_id):
                 raise VideoNotFound
             if parent_id is not None:
-                parent = await repository.lock_comment(conn, parent_id)
+                parent = await writes.lock_comment(conn, parent_id)
                 if parent is None or parent.video_id != video_id or parent.parent_id is not None:
                     raise InvalidParent
             user = await get_or_create_user(conn, client=client)
-            await repository.lock_user(conn, user.id)
+            await writes.lock_user(conn, user.id)
             now = _now()
-            recent = await repository.count_comments_since(
+            recent = await writes.count_comments_since(
                 conn, video_id=video_id, user_id=user.id, since=now - DAILY_WINDOW
             )
             if recent >= DAILY_CAP:
                 raise TooManyComments
-            comment_id = await repository.insert_comment(
+            comment_id = await writes.insert_comment(
                 conn,
                 video_id=video_id,
                 user_id=user.id,
@@ -144,9 +142,9 @@ class CommentService:
     async def toggle_like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
         async with self._writing() as conn:
             user_id = await self._liker(conn, comment_id, client)
-            if await repository.remove_like(conn, comment_id=comment_id, user_id=user_id):
+            if await like_writes.remove_like(conn, comment_id=comment_id, user_id=user_id):
                 return False
-            await repository.add_like(
+            await like_writes.add_like(
                 conn, comment_id=comment_id, user_id=user_id, created_at=_now()
             )
             return True
@@ -154,7 +152,7 @@ class CommentService:
     async def like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
         async with self._writing() as conn:
             user_id = await self._liker(conn, comment_id, client)
-            await repository.add_like(
+            await like_writes.add_like(
                 conn, comment_id=comment_id, user_id=user_id, created_at=_now()
             )
             return True
@@ -162,23 +160,23 @@ class CommentService:
     async def unlike(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
         """Leaves the comment not liked by this client; creates no user."""
         async with self._writing() as conn:
-            if await repository.lock_comment(conn, comment_id) is None:
+            if await writes.lock_comment(conn, comment_id) is None:
                 raise CommentNotFound
             if await move_legacy_user(conn, client):
                 record_legacy_moves(1)
-            user_id = await repository.own_user_id(conn, client)
+            user_id = await writes.own_user_id(conn, client)
             if user_id is not None:
-                await repository.lock_user(conn, user_id)
-                await repository.remove_like(conn, comment_id=comment_id, user_id=user_id)
+                await writes.lock_user(conn, user_id)
+                await like_writes.remove_like(conn, comment_id=comment_id, user_id=user_id)
             return False
 
     async def _liker(
         self, conn: AsyncConnection, comment_id: uuid.UUID, client: ClientKeys
     ) -> uuid.UUID:
         """This client's user, created if need be, its writes queued behind each other."""
-        if await repository.lock_comment(conn, comment_id) is None:
+        if await writes.lock_comment(conn, comment_id) is None:
             raise CommentNotFound
         user = await get_or_create_user(conn, client=client)
-        await repository.lock_user(conn, user.id)
+        await writes.lock_user(conn, user.id)
         user_id: uuid.UUID = user.id
         return user_id

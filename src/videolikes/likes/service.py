@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from videolikes.db.units import Database
 from videolikes.errors import VideoNotFound
 from videolikes.identity import ClientKeys
+from videolikes.likes.changes import LikeChange
 from videolikes.likes.client_likes import LikedKey, LikedPage, liked_among, liked_page
-from videolikes.likes.repository import LikeChange
 from videolikes.likes.stores import like_store_for
 from videolikes.metrics import record_like_change
 

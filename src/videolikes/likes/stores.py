@@ -8,18 +8,11 @@ from typing import Protocol
 from videolikes.batching import Batcher
 from videolikes.db.units import Database
 from videolikes.identity import ClientKeys
+from videolikes.likes.changes import LikeChange
 from videolikes.likes.folding import LikeOp
-from videolikes.likes.repository import (
-    LikeChange,
-    LikeWrite,
-    StatusRead,
-    like_one,
-    like_status,
-    like_statuses,
-    toggle_one,
-    unlike_one,
-    write_likes,
-)
+from videolikes.likes.repository.batch_writes import LikeWrite, write_likes
+from videolikes.likes.repository.single_writes import like_one, toggle_one, unlike_one
+from videolikes.likes.repository.status_reads import StatusRead, like_status, like_statuses
 from videolikes.metrics import record_like_batch
 
 

@@ -1,107 +1,28 @@
-"""SQL for like rows and their counter, on a connection it is given.
+"""PostgreSQL like writes: the writes that arrive together, in two autocommitted statements.
 
-On PostgreSQL the writes that arrive together go in one transaction (write_likes): it locks
-the videos first, in id order, then changes like rows and moves each counter once, so
-concurrent writes queue instead of deadlocking and a hot video's row is updated once per batch
-rather than once per request. On SQLite each write is one serialised transaction of plain
-statements (like_one, unlike_one, toggle_one).
+They lock the videos first, in id order, then change like rows and move each counter once,
+so concurrent writes queue instead of deadlocking and a hot video's row is updated once per
+batch rather than once per request.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from sqlalchemy import (
-    delete,
-    exists,
-    func,
-    insert,
-    select,
     text,
-    update,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from videolikes.db.driver import Numbered
-from videolikes.db.tables import users, video_likes, videos
 from videolikes.identity import ClientKeys
+from videolikes.likes.changes import LikeChange
 from videolikes.likes.folding import FoldedRun, LikeOp, fold
 from videolikes.metrics import record_legacy_moves
 from videolikes.users.repository import (
-    client_user_id,
-    get_or_create_user,
-    move_legacy_user,
     new_username,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class LikeChange:
-    """What one like write did; `video_found` False means nothing was touched."""
-
-    video_found: bool
-    liked: bool
-    changed: bool
-
-
-async def like_status(conn: AsyncConnection, *, video_id: str, client: ClientKeys) -> bool | None:
-    """True if liked, False if not, None if the video does not exist."""
-    liked = exists().where(
-        video_likes.c.video_id == video_id,
-        video_likes.c.user_id == client_user_id(client),
-        video_likes.c.is_like,
-    )
-    row = (
-        await conn.execute(
-            select(
-                exists().where(videos.c.id == video_id).label("video_found"),
-                liked.label("liked"),
-            )
-        )
-    ).one()
-    return bool(row.liked) if row.video_found else None
-
-
-@dataclass(frozen=True, slots=True)
-class StatusRead:
-    video_id: str
-    client: ClientKeys
-
-
-# Many clients' status reads in one statement: one row per read, in the order given.
-LIKE_STATUSES = Numbered.of(
-    text(
-        """
-        SELECT EXISTS (SELECT 1 FROM videos WHERE id = r.video_id) AS video_found,
-               EXISTS (SELECT 1 FROM video_likes AS l
-                       WHERE l.video_id = r.video_id AND l.is_like
-                         AND l.user_id = COALESCE(
-                             (SELECT id FROM users WHERE ip_hash = r.ip_hash),
-                             (SELECT id FROM users WHERE ip_hash = r.legacy_hash)))
-                   AS liked
-        FROM unnest(:video_ids::text[], :ip_hashes::text[], :legacy_hashes::text[])
-             WITH ORDINALITY AS r(video_id, ip_hash, legacy_hash, position)
-        ORDER BY r.position
-        """
-    )
-)
-
-
-async def like_statuses(conn: asyncpg.Connection, reads: Sequence[StatusRead]) -> list[bool | None]:
-    """like_status for each read, on an asyncpg connection, in one round trip."""
-    rows = await conn.fetch(
-        LIKE_STATUSES.sql,
-        *LIKE_STATUSES.args(
-            video_ids=[read.video_id for read in reads],
-            ip_hashes=[read.client.ip_hash for read in reads],
-            legacy_hashes=[read.client.legacy_hash for read in reads],
-        ),
-    )
-    return [bool(row["liked"]) if row["video_found"] else None for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,84 +160,3 @@ async def _create_users(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -
 
 def _op_name(run: FoldedRun) -> str:
     return "none" if run.op is None else run.op.value
-
-
-# CURRENT_TIMESTAMP, the column default, keeps whole seconds; with milliseconds a client's
-# likes made in quick succession still list newest first.
-_SQLITE_NOW = func.strftime("%Y-%m-%d %H:%M:%f", "now")
-
-
-async def toggle_one(conn: AsyncConnection, *, video_id: str, client: ClientKeys) -> LikeChange:
-    found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
-    if not found:
-        return LikeChange(video_found=False, liked=False, changed=False)
-    user = await get_or_create_user(conn, client=client)
-    removed = await conn.execute(
-        delete(video_likes).where(
-            video_likes.c.video_id == video_id,
-            video_likes.c.user_id == user.id,
-            video_likes.c.is_like,
-        )
-    )
-    if removed.rowcount:
-        await _add_to_counter(conn, video_id=video_id, delta=-1)
-        return LikeChange(video_found=True, liked=False, changed=True)
-    await conn.execute(
-        insert(video_likes).values(
-            id=uuid.uuid4(),
-            video_id=video_id,
-            user_id=user.id,
-            is_like=True,
-            created_at=_SQLITE_NOW,
-        )
-    )
-    await _add_to_counter(conn, video_id=video_id, delta=1)
-    return LikeChange(video_found=True, liked=True, changed=True)
-
-
-async def like_one(conn: AsyncConnection, *, video_id: str, client: ClientKeys) -> LikeChange:
-    found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
-    if not found:
-        return LikeChange(video_found=False, liked=False, changed=False)
-    user = await get_or_create_user(conn, client=client)
-    added = await conn.execute(
-        sqlite_insert(video_likes)
-        .values(
-            id=uuid.uuid4(),
-            video_id=video_id,
-            user_id=user.id,
-            is_like=True,
-            created_at=_SQLITE_NOW,
-        )
-        .on_conflict_do_nothing(index_elements=["video_id", "user_id"])
-    )
-    if added.rowcount:
-        await _add_to_counter(conn, video_id=video_id, delta=1)
-    return LikeChange(video_found=True, liked=True, changed=bool(added.rowcount))
-
-
-async def unlike_one(conn: AsyncConnection, *, video_id: str, client: ClientKeys) -> LikeChange:
-    found = await conn.scalar(select(exists().where(videos.c.id == video_id)))
-    if not found:
-        return LikeChange(video_found=False, liked=False, changed=False)
-    if await move_legacy_user(conn, client):
-        record_legacy_moves(1)
-    user_id = select(users.c.id).where(users.c.ip_hash == client.ip_hash).scalar_subquery()
-    removed = await conn.execute(
-        delete(video_likes).where(
-            video_likes.c.video_id == video_id,
-            video_likes.c.user_id == user_id,
-            video_likes.c.is_like,
-        )
-    )
-    if removed.rowcount:
-        await _add_to_counter(conn, video_id=video_id, delta=-1)
-    return LikeChange(video_found=True, liked=False, changed=bool(removed.rowcount))
-
-
-async def _add_to_counter(conn: AsyncConnection, *, video_id: str, delta: int) -> None:
-    await conn.execute(
-        update(videos)
-        .where(videos.c.id == video_id)
-        .values(likes=func.max(videos.c.likes + delta, 0))
-    )

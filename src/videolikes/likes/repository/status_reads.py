@@ -1,0 +1,77 @@
+"""Like status reads: whether a client likes a video, one at a time or many in one statement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy import (
+    exists,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from videolikes.db.driver import Numbered
+from videolikes.db.tables import video_likes, videos
+from videolikes.identity import ClientKeys
+from videolikes.users.repository import (
+    client_user_id,
+)
+
+
+async def like_status(conn: AsyncConnection, *, video_id: str, client: ClientKeys) -> bool | None:
+    """True if liked, False if not, None if the video does not exist."""
+    liked = exists().where(
+        video_likes.c.video_id == video_id,
+        video_likes.c.user_id == client_user_id(client),
+        video_likes.c.is_like,
+    )
+    row = (
+        await conn.execute(
+            select(
+                exists().where(videos.c.id == video_id).label("video_found"),
+                liked.label("liked"),
+            )
+        )
+    ).one()
+    return bool(row.liked) if row.video_found else None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRead:
+    video_id: str
+    client: ClientKeys
+
+
+# Many clients' status reads in one statement: one row per read, in the order given.
+LIKE_STATUSES = Numbered.of(
+    text(
+        """
+        SELECT EXISTS (SELECT 1 FROM videos WHERE id = r.video_id) AS video_found,
+               EXISTS (SELECT 1 FROM video_likes AS l
+                       WHERE l.video_id = r.video_id AND l.is_like
+                         AND l.user_id = COALESCE(
+                             (SELECT id FROM users WHERE ip_hash = r.ip_hash),
+                             (SELECT id FROM users WHERE ip_hash = r.legacy_hash)))
+                   AS liked
+        FROM unnest(:video_ids::text[], :ip_hashes::text[], :legacy_hashes::text[])
+             WITH ORDINALITY AS r(video_id, ip_hash, legacy_hash, position)
+        ORDER BY r.position
+        """
+    )
+)
+
+
+async def like_statuses(conn: asyncpg.Connection, reads: Sequence[StatusRead]) -> list[bool | None]:
+    """like_status for each read, on an asyncpg connection, in one round trip."""
+    rows = await conn.fetch(
+        LIKE_STATUSES.sql,
+        *LIKE_STATUSES.args(
+            video_ids=[read.video_id for read in reads],
+            ip_hashes=[read.client.ip_hash for read in reads],
+            legacy_hashes=[read.client.legacy_hash for read in reads],
+        ),
+    )
+    return [bool(row["liked"]) if row["video_found"] else None for row in rows]
