@@ -85,4 +85,4 @@ async def test_every_migration_goes_down_and_up_again_on_sqlite(tmp_path: Path) 
 async def test_every_migration_goes_down_and_up_again_on_postgres(empty_postgres: str) -> None:
     await _walk_down_and_up(empty_postgres)
     schema = await _schema(empty_postgres)
-    assert schema["functions"] == ["videolikes_write_likes"]
+    assert schema["functions"] == ["videolikes_write_likes", "videolikes_write_ratings"]

@@ -6,6 +6,8 @@ the original's way, and drives the real `videolikes` command and the real app.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import asyncio
 from typing import Any
 
@@ -113,8 +115,14 @@ async def test_adopted_database_keeps_every_row_and_every_returning_visitor(
     # Every row of every table is as it was, but for users' ip_hash: re-keyed, irreversibly.
     assert set(after) == set(before)
     for table in before:
-        if table != "public.users":
+        if table not in ("public.users", "public.videos"):
             assert after[table] == before[table], table
+    # videos gains the dislike counter (migration 0006), counted from the rows.
+    assert [row[:-1] for row in after["public.videos"]] == before["public.videos"]
+    disliked = Counter(row[1] for row in before["public.video_likes"] if row[3] is False)
+    assert {row[0]: row[-1] for row in after["public.videos"]} == {
+        row[0]: disliked[row[0]] for row in before["public.videos"]
+    }
     rekeyed = [
         (id_, LEGACY.rekeyed(ip_hash), *rest) for id_, ip_hash, *rest in before["public.users"]
     ]

@@ -1,4 +1,4 @@
-"""The comment operations, free of HTTP: read a video's comments, post one, like one."""
+"""The comment operations, free of HTTP: read a video's comments, post one, rate one."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from videolikes.comments.repository.reads import CommentKey, CommentRow
 from videolikes.db.units import Database
 from videolikes.errors import VideoNotFound
 from videolikes.identity import ClientKeys
+from videolikes.likes.folding import LikeOp, Rating, creates_rating, op_map, rated
 from videolikes.metrics import record_legacy_moves
 from videolikes.users.repository import get_or_create_user, move_legacy_user
 
@@ -35,9 +36,12 @@ PAGE_SIZE = 100
 class CommentView:
     row: CommentRow
     likes: int
-    user_like: bool
+    # This client's rating, as shown: with dislikes off, true or null only.
+    user_like: Rating
     # None for a reply: replies carry no replies of their own.
     replies: list[CommentView] | None = field(default=None)
+    # Counted with dislikes on only.
+    dislikes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +67,11 @@ def _now() -> datetime:
 
 
 class CommentService:
-    def __init__(self, database: Database) -> None:
+    """With `dislikes` off, a dislike row reads as no rating and no write changes it."""
+
+    def __init__(self, database: Database, *, dislikes: bool = False) -> None:
         self._database = database
+        self._dislikes = dislikes
 
     def _reading(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return self._database.read()
@@ -92,20 +99,22 @@ class CommentService:
             )
             ids = [row.id for row in (*top, *replies)]
             likes = await reads.like_counts(conn, ids)
-            liked = await reads.liked_by(conn, comment_ids=ids, client=client)
+            dislikes = await reads.dislike_counts(conn, ids) if self._dislikes else {}
+            rated = await reads.ratings_by(
+                conn, comment_ids=ids, client=client, dislikes=self._dislikes
+            )
             reply_count = await reads.count_replies(conn, video_id=video_id)
 
-        def view(row: CommentRow) -> CommentView:
-            return CommentView(row, likes.get(row.id, 0), row.id in liked)
+        def view(row: CommentRow, replies: list[CommentView] | None = None) -> CommentView:
+            return CommentView(
+                row, likes.get(row.id, 0), rated.get(row.id), replies, dislikes.get(row.id, 0)
+            )
 
         replies_by_parent: dict[uuid.UUID, list[CommentView]] = {row.id: [] for row in top}
         for reply in replies:
             assert reply.parent_id is not None
             replies_by_parent[reply.parent_id].append(view(reply))
-        listed = [
-            CommentView(row, likes.get(row.id, 0), row.id in liked, replies_by_parent[row.id])
-            for row in top
-        ]
+        listed = [view(row, replies_by_parent[row.id]) for row in top]
         next_key = CommentKey(top[-1].created_at, top[-1].id) if more else None
         return CommentPage(listed, len(listed) + reply_count, next_key)
 
@@ -137,46 +146,55 @@ class CommentService:
                 created_at=now,
             )
         row = CommentRow(comment_id, parent_id, content, now, user.id, user.username)
-        return CommentView(row, likes=0, user_like=False, replies=[])
+        return CommentView(row, likes=0, user_like=None, replies=[])
 
-    async def toggle_like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
-        async with self._writing() as conn:
-            user_id = await self._liker(conn, comment_id, client)
-            if await like_writes.remove_like(conn, comment_id=comment_id, user_id=user_id):
-                return False
-            await like_writes.add_like(
-                conn, comment_id=comment_id, user_id=user_id, created_at=_now()
-            )
-            return True
+    async def toggle_like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> Rating:
+        return await self._rate(LikeOp.TOGGLE, comment_id, client)
 
-    async def like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
-        async with self._writing() as conn:
-            user_id = await self._liker(conn, comment_id, client)
-            await like_writes.add_like(
-                conn, comment_id=comment_id, user_id=user_id, created_at=_now()
-            )
-            return True
+    async def like(self, *, comment_id: uuid.UUID, client: ClientKeys) -> Rating:
+        return await self._rate(LikeOp.LIKE, comment_id, client)
 
-    async def unlike(self, *, comment_id: uuid.UUID, client: ClientKeys) -> bool:
+    async def unlike(self, *, comment_id: uuid.UUID, client: ClientKeys) -> Rating:
         """Leaves the comment not liked by this client; creates no user."""
+        return await self._rate(LikeOp.UNLIKE, comment_id, client)
+
+    async def toggle_dislike(self, *, comment_id: uuid.UUID, client: ClientKeys) -> Rating:
+        return await self._rate(LikeOp.TOGGLE_DISLIKE, comment_id, client)
+
+    async def dislike(self, *, comment_id: uuid.UUID, client: ClientKeys) -> Rating:
+        return await self._rate(LikeOp.DISLIKE, comment_id, client)
+
+    async def undislike(self, *, comment_id: uuid.UUID, client: ClientKeys) -> Rating:
+        """Leaves the comment not disliked by this client; creates no user."""
+        return await self._rate(LikeOp.UNDISLIKE, comment_id, client)
+
+    async def _rate(self, op: LikeOp, comment_id: uuid.UUID, client: ClientKeys) -> Rating:
+        """This client's rating after `op`, its writes queued behind each other."""
+        state_map = op_map(op, dislikes=self._dislikes)
         async with self._writing() as conn:
             if await writes.lock_comment(conn, comment_id) is None:
                 raise CommentNotFound
-            if await move_legacy_user(conn, client):
-                record_legacy_moves(1)
-            user_id = await writes.own_user_id(conn, client)
-            if user_id is not None:
-                await writes.lock_user(conn, user_id)
-                await like_writes.remove_like(conn, comment_id=comment_id, user_id=user_id)
-            return False
-
-    async def _liker(
-        self, conn: AsyncConnection, comment_id: uuid.UUID, client: ClientKeys
-    ) -> uuid.UUID:
-        """This client's user, created if need be, its writes queued behind each other."""
-        if await writes.lock_comment(conn, comment_id) is None:
-            raise CommentNotFound
-        user = await get_or_create_user(conn, client=client)
-        await writes.lock_user(conn, user.id)
-        user_id: uuid.UUID = user.id
-        return user_id
+            user_id: uuid.UUID | None
+            if creates_rating(state_map):
+                user_id = (await get_or_create_user(conn, client=client)).id
+            else:
+                if await move_legacy_user(conn, client):
+                    record_legacy_moves(1)
+                user_id = await writes.own_user_id(conn, client)
+            if user_id is None:
+                return None
+            await writes.lock_user(conn, user_id)
+            was = await like_writes.rating_of(conn, comment_id=comment_id, user_id=user_id)
+            now = rated(state_map, was)
+            if now != was:
+                await like_writes.set_rating(
+                    conn,
+                    comment_id=comment_id,
+                    user_id=user_id,
+                    was=was,
+                    now=now,
+                    created_at=_now(),
+                )
+        # The original's answers are true or null: a dislike left from a time dislikes were
+        # on is not shown while they are off.
+        return now if self._dislikes or now else None

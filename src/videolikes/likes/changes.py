@@ -1,8 +1,10 @@
-"""What one like write did."""
+"""What one like write did, and what one status read found."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from videolikes.likes.folding import Rating
 
 
 @dataclass(frozen=True, slots=True)
@@ -10,5 +12,13 @@ class LikeChange:
     """What one like write did; `video_found` False means nothing was touched."""
 
     video_found: bool
-    liked: bool
+    rating: Rating
     changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RatingRead:
+    """A client's rating of a video; `video_found` False: no such video."""
+
+    video_found: bool
+    rating: Rating

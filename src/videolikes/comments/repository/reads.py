@@ -1,6 +1,6 @@
 """Reading a video's comments: top-level pages, their replies, like counts, this client's likes.
 
-Reads never create a user. Likes are counted on read from comment_likes_liked_idx.
+Reads never create a user. Likes (and dislikes) are counted on read.
 """
 
 from __future__ import annotations
@@ -127,15 +127,35 @@ def like_counts_query(comment_ids: Sequence[uuid.UUID]) -> Select[uuid.UUID, int
     )
 
 
-async def liked_by(
-    conn: AsyncConnection, *, comment_ids: Sequence[uuid.UUID], client: ClientKeys
-) -> set[uuid.UUID]:
-    """Which of these comments this client likes; never creates a user."""
+async def dislike_counts(
+    conn: AsyncConnection, comment_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Counted through comment_user_unique, whose leading column is comment_id."""
     if not comment_ids:
-        return set()
-    query = select(comment_likes.c.comment_id).where(
+        return {}
+    query = (
+        select(comment_likes.c.comment_id, func.count())
+        .where(comment_likes.c.comment_id.in_(comment_ids), comment_likes.c.is_like.is_(False))
+        .group_by(comment_likes.c.comment_id)
+    )
+    return {comment_id: int(count) for comment_id, count in await conn.execute(query)}
+
+
+async def ratings_by(
+    conn: AsyncConnection,
+    *,
+    comment_ids: Sequence[uuid.UUID],
+    client: ClientKeys,
+    dislikes: bool,
+) -> dict[uuid.UUID, bool]:
+    """This client's rating of those of these comments it rated (without `dislikes`, its
+    likes); never creates a user."""
+    if not comment_ids:
+        return {}
+    query = select(comment_likes.c.comment_id, comment_likes.c.is_like).where(
         comment_likes.c.comment_id.in_(comment_ids),
         comment_likes.c.user_id == client_user_id(client),
-        comment_likes.c.is_like,
     )
-    return set((await conn.execute(query)).scalars())
+    if not dislikes:
+        query = query.where(comment_likes.c.is_like)
+    return {comment_id: bool(is_like) for comment_id, is_like in await conn.execute(query)}

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from videolikes.db.driver import Numbered
 from videolikes.identity import ClientKeys
 from videolikes.likes.changes import LikeChange
-from videolikes.likes.folding import FoldedRun, LikeOp, fold
+from videolikes.likes.folding import FoldedRun, LikeOp, Rating, creates_rating, fold, op_map
 from videolikes.metrics import record_legacy_moves
 from videolikes.users.repository import (
     new_username,
@@ -92,26 +92,60 @@ _WRITE_LIKES = Numbered.of(
         ":positions::int[], :ops::text[], :video_ids::text[], :ip_hashes::text[])"
     )
 )
+# With dislikes on: one row per write whose video exists, the rating it found and the one it
+# left. Each write is its folded map of the rating, as its three columns.
+_WRITE_RATINGS = Numbered.of(
+    text(
+        "SELECT * FROM videolikes_write_ratings(:positions::int[], :from_none::boolean[], "
+        ":from_liked::boolean[], :from_disliked::boolean[], :video_ids::text[], "
+        ":ip_hashes::text[])"
+    )
+)
 
 # What write_likes sends, in order.
 LIKE_WRITE_STATEMENTS = (_CREATE_USERS, _WRITE_LIKES)
 
-_NOT_FOUND = LikeChange(video_found=False, liked=False, changed=False)
+_NOT_FOUND = LikeChange(video_found=False, rating=None, changed=False)
 
 
-async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> list[LikeChange]:
+async def write_likes(
+    conn: asyncpg.Connection, writes: Sequence[LikeWrite], *, dislikes: bool = False
+) -> list[LikeChange]:
     """Apply a batch of like writes; one change per write, in order.
 
     The writes of one client to one video are folded into one (videolikes.likes.folding), so the
     statements see each pair once, and each of those writes is answered as if it had run alone,
-    in batch order.
+    in batch order. With dislikes off the writes go to videolikes_write_likes(), which sees
+    like rows only; with them on to videolikes_write_ratings(), which sees both.
     """
     runs: dict[tuple[str, str], list[int]] = {}
     for n, write in enumerate(writes):
         runs.setdefault((write.client.ip_hash, write.video_id), []).append(n)
     pairs = list(runs)
-    folded = [fold([writes[n].op for n in runs[pair]]) for pair in pairs]
-    await _create_users(conn, writes)
+    folded = [fold([writes[n].op for n in runs[pair]], dislikes=dislikes) for pair in pairs]
+    await _create_users(conn, writes, dislikes=dislikes)
+    apply = _write_ratings if dislikes else _write_like_rows
+    outcomes = await apply(conn, pairs, folded)
+    # A write without an outcome: its video does not exist.
+    changes = [_NOT_FOUND] * len(writes)
+    for i, found, now in outcomes:
+        answers = folded[i].answers(found)
+        if now != answers[-1][0]:
+            # The write met a row it cannot change (with dislikes off, a dislike): nothing
+            # changed.
+            answers = [(now, False)] * len(answers)
+        for n, (rating, changed) in zip(runs[pairs[i]], answers, strict=True):
+            changes[n] = LikeChange(video_found=True, rating=rating, changed=changed)
+    return changes
+
+
+# (position, the rating found, the rating now) for each write whose video exists.
+_Outcomes = list[tuple[int, Rating, Rating]]
+
+
+async def _write_like_rows(
+    conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]], folded: Sequence[FoldedRun]
+) -> _Outcomes:
     rows = await conn.fetch(
         _WRITE_LIKES.sql,
         *_WRITE_LIKES.args(
@@ -121,23 +155,38 @@ async def write_likes(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> 
             ip_hashes=[ip_hash for ip_hash, _ in pairs],
         ),
     )
-    # A write without a row: its video does not exist.
-    changes = [_NOT_FOUND] * len(writes)
-    for row in rows:
-        i = row["position"]
-        answers = folded[i].answers(row["existed"])
-        now_liked = row["added"] or (row["existed"] and not row["removed"])
-        if now_liked != answers[-1][0]:
-            # The like met a row it cannot turn into a like (a dislike): nothing changed.
-            answers = [(now_liked, False)] * len(answers)
-        for n, (liked, changed) in zip(runs[pairs[i]], answers, strict=True):
-            changes[n] = LikeChange(video_found=True, liked=liked, changed=changed)
-    return changes
+    return [
+        (
+            row["position"],
+            True if row["existed"] else None,
+            True if row["added"] or (row["existed"] and not row["removed"]) else None,
+        )
+        for row in rows
+    ]
 
 
-async def _create_users(conn: asyncpg.Connection, writes: Sequence[LikeWrite]) -> None:
-    """Create the users of the writes that may like; move the original's users first."""
-    creating = [write for write in writes if write.op is not LikeOp.UNLIKE]
+async def _write_ratings(
+    conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]], folded: Sequence[FoldedRun]
+) -> _Outcomes:
+    rows = await conn.fetch(
+        _WRITE_RATINGS.sql,
+        *_WRITE_RATINGS.args(
+            positions=list(range(len(pairs))),
+            from_none=[run.state_map[0] for run in folded],
+            from_liked=[run.state_map[1] for run in folded],
+            from_disliked=[run.state_map[2] for run in folded],
+            video_ids=[video_id for _, video_id in pairs],
+            ip_hashes=[ip_hash for ip_hash, _ in pairs],
+        ),
+    )
+    return [(row["position"], row["was"], row["rating"]) for row in rows]
+
+
+async def _create_users(
+    conn: asyncpg.Connection, writes: Sequence[LikeWrite], *, dislikes: bool
+) -> None:
+    """Create the users of the writes that may rate; move the original's users first."""
+    creating = [write for write in writes if creates_rating(op_map(write.op, dislikes=dislikes))]
     new_users = {
         "ip_hashes": [write.client.ip_hash for write in creating],
         "usernames": [new_username() for _ in creating],
