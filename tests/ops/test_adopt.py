@@ -6,9 +6,8 @@ the original's way, and drives the real `videolikes` command and the real app.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import asyncio
+from collections import Counter
 from typing import Any
 
 import httpx
