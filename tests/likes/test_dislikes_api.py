@@ -179,3 +179,16 @@ async def test_without_the_setting_a_dislike_left_in_the_rows_reads_as_null_and_
     assert await scalar(database, "SELECT count(*) FROM video_likes WHERE NOT is_like") == 1
     assert await scalar(database, "SELECT dislikes FROM videos WHERE id = :id", id=VIDEO) == 1
     assert await counter_drift(database) == 0
+
+
+async def test_the_dislike_path_answers_other_methods_as_the_like_path_does(
+    rater: httpx.AsyncClient,
+) -> None:
+    refused = await rater.get(DISLIKE)
+    assert (refused.status_code, refused.json()) == (405, {"error": "Method not allowed"})
+    allowed = {method.strip() for method in refused.headers["allow"].split(",")}
+    assert {"POST", "PUT", "DELETE"} <= allowed
+    assert "GET" not in allowed
+    options = await rater.options(DISLIKE)
+    assert options.status_code in (200, 204)
+    assert {"POST", "PUT", "DELETE"} <= {m.strip() for m in options.headers["allow"].split(",")}
