@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.data import PGBENCH_IP_HASH_BASE, VIDEO_ID_BASE, asyncpg_dsn
 from videolikes.db.driver import Numbered
-from videolikes.likes import repository
+from videolikes.likes.repository import batch_writes, status_reads
 
 SCENARIO_LUA = Path(__file__).with_name("scenario.lua")
 _WRK_TIMEOUT = "10s"
@@ -121,8 +121,8 @@ def pgbench_scripts(directory: Path, videos: int) -> dict[str, Path]:
     )
     # The repository's own statements, so that a change to them changes the yardstick too.
     scripts = {
-        "status": _one_item(repository.LIKE_STATUSES),
-        "toggle": "".join(_one_item(statement) for statement in repository.LIKE_WRITE_STATEMENTS),
+        "status": _one_item(status_reads.LIKE_STATUSES),
+        "toggle": "".join(_one_item(statement) for statement in batch_writes.LIKE_WRITE_STATEMENTS),
     }
     paths = {}
     for name, script in scripts.items():

@@ -304,7 +304,7 @@ async def video_likes_missing(url: str) -> AsyncIterator[None]:
 
 
 async def counter_drift(database: Database) -> int:
-    """How many videos have a `likes` that differs from their like rows."""
+    """How many videos have a `likes` or `dislikes` that differs from their rows."""
     return int(
         await scalar(
             database,
@@ -312,6 +312,8 @@ async def counter_drift(database: Database) -> int:
             SELECT count(*) FROM videos AS v
             WHERE v.likes <> (SELECT count(*) FROM video_likes AS l
                               WHERE l.video_id = v.id AND l.is_like)
+               OR v.dislikes <> (SELECT count(*) FROM video_likes AS l
+                                 WHERE l.video_id = v.id AND NOT l.is_like)
             """,
         )
     )

@@ -56,13 +56,35 @@ def _runs(path: str, operation: dict[str, Any]) -> list[tuple[GenerationMode, di
     return runs
 
 
+def _documented(*, dislikes: bool) -> dict[str, Any]:
+    paths: dict[str, Any] = create_app(
+        make_settings("sqlite+aiosqlite://", dislikes_enabled=dislikes)
+    ).openapi()["paths"]
+    return paths
+
+
+# With dislikes on: the operations they add, and those whose answers they change.
+_WITH_DISLIKES = {
+    ("GET", "/api/videos"),
+    ("GET", "/api/videos/{videoId}"),
+    ("GET", "/api/videos/{videoId}/like"),
+    ("GET", "/api/videos/{videoId}/comments"),
+    ("POST", "/api/videos/{videoId}/comments"),
+    ("GET", "/api/me/likes"),
+}
 # The operations as the app documents them, read without serving it.
 OPERATIONS = [
-    pytest.param(method.upper(), path, _runs(path, operation), id=f"{method.upper()} {path}")
-    for path, operations in create_app(make_settings("sqlite+aiosqlite://"))
-    .openapi()["paths"]
-    .items()
+    pytest.param(
+        method.upper(),
+        path,
+        _runs(path, operation),
+        dislikes,
+        id=f"{method.upper()} {path}" + (" with dislikes" if dislikes else ""),
+    )
+    for dislikes in (False, True)
+    for path, operations in _documented(dislikes=dislikes).items()
     for method, operation in operations.items()
+    if not dislikes or "dislike" in path or (method.upper(), path) in _WITH_DISLIKES
 ]
 
 
@@ -73,11 +95,11 @@ async def demo_postgres_url(postgres_url: str) -> str:
 
 
 @pytest.fixture
-def live_url(demo_postgres_url: str) -> Iterator[str]:
+def live_url(demo_postgres_url: str, dislikes: bool) -> Iterator[str]:
     """A real uvicorn server in a thread, on a free port, over the demo catalogue."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    app = create_app(make_settings(demo_postgres_url))
+    app = create_app(make_settings(demo_postgres_url, dislikes_enabled=dislikes))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
@@ -93,9 +115,13 @@ def live_url(demo_postgres_url: str) -> Iterator[str]:
         listener.close()
 
 
-@pytest.mark.parametrize(("method", "path", "runs"), OPERATIONS)
+@pytest.mark.parametrize(("method", "path", "runs", "dislikes"), OPERATIONS)
 def test_every_answer_matches_the_live_openapi_document(
-    live_url: str, method: str, path: str, runs: list[tuple[GenerationMode, dict[str, Any]]]
+    live_url: str,
+    method: str,
+    path: str,
+    runs: list[tuple[GenerationMode, dict[str, Any]]],
+    dislikes: bool,
 ) -> None:
     operation = schemathesis.openapi.from_url(f"{live_url}/openapi.json")[path][method]
     for mode, pinned in runs:

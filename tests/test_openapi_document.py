@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,10 +11,13 @@ from conftest import make_settings
 from videolikes.app import create_app
 
 DOCUMENT = create_app(make_settings("sqlite+aiosqlite://")).openapi()
+WITH_DISLIKES = create_app(make_settings("sqlite+aiosqlite://", dislikes_enabled=True)).openapi()
 OPERATIONS = [
-    pytest.param(operation, id=f"{method.upper()} {path}")
-    for path, operations in DOCUMENT["paths"].items()
+    pytest.param(operation, id=f"{method.upper()} {path}{suffix}")
+    for document, suffix in ((DOCUMENT, ""), (WITH_DISLIKES, " with dislikes"))
+    for path, operations in document["paths"].items()
     for method, operation in operations.items()
+    if document is DOCUMENT or "dislike" in path
 ]
 
 
@@ -22,7 +26,7 @@ def _has_example(media: dict[str, Any]) -> bool:
         return True
     schema = media.get("schema", {})
     if "$ref" in schema:
-        schema = DOCUMENT["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        schema = WITH_DISLIKES["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     return "example" in schema or "examples" in schema
 
 
@@ -92,3 +96,27 @@ def test_error_examples_are_the_real_messages() -> None:
     ]:
         example = responses[status]["content"]["application/json"]["example"]
         assert example == {"error": message}
+
+
+def test_without_dislikes_the_document_says_nothing_of_them() -> None:
+    assert "dislike" not in json.dumps(DOCUMENT).lower()
+
+
+def test_with_dislikes_the_document_shows_their_endpoints_and_counters() -> None:
+    paths = WITH_DISLIKES["paths"]
+    assert set(paths) - set(DOCUMENT["paths"]) == {
+        "/api/videos/{videoId}/dislike",
+        "/api/comments/{commentId}/dislike",
+    }
+    for path in ("/api/videos/{videoId}/dislike", "/api/comments/{commentId}/dislike"):
+        assert set(paths[path]) == {"post", "put", "delete"}
+        post = paths[path]["post"]["responses"]["200"]["content"]["application/json"]
+        assert post["example"] == {"userLike": False}
+    schemas = WITH_DISLIKES["components"]["schemas"]
+    for name in ("VideoOut", "CommentOut", "ReplyOut"):
+        assert "dislikes" in schemas[name]["required"]
+        assert schemas[name]["example"]["dislikes"] == 0
+    assert "false" in schemas["UserLikeOut"]["properties"]["userLike"]["description"]
+    # The generator hands its document out again: asking twice gives the same document.
+    again = create_app(make_settings("sqlite+aiosqlite://", dislikes_enabled=True))
+    assert again.openapi() == again.openapi() == WITH_DISLIKES

@@ -129,8 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     check_action=settings.recaptcha_check_action,
                     hostnames=settings.recaptcha_hostnames,
                 ),
-                likes=LikeService(database),
-                comments=CommentService(database),
+                likes=LikeService(database, dislikes=settings.dislikes_enabled),
+                comments=CommentService(database, dislikes=settings.dislikes_enabled),
                 video_list=TimedBody(settings.videos_cache_seconds),
                 cursors=Cursors(settings.ip_hash_secret.get_secret_value().encode()),
                 rate_limiter=rate_limiter,
@@ -168,7 +168,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in (videos.router, comments.router, me.router, health.router, operations.router):
         app.include_router(router)
-    add_like_routes(app)
+    if settings.dislikes_enabled:
+        app.include_router(comments.dislike_router)
+    add_like_routes(app, dislikes=settings.dislikes_enabled)
     videos.add_whole_catalogue_route(app)
     add_page(app)
     add_docs(app)

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     legacy_ip_hash_salt: SecretStr = SecretStr(ORIGINAL_SALT)
     ipv6_prefix_length: int = Field(default=64, ge=1, le=128)
 
+    # Off: the original's wire format exactly (userLike true or null, no dislikes anywhere).
+    dislikes_enabled: bool = False
+
     rate_limit_enabled: bool = True
     rate_limit_general: str = "120/minute"
     rate_limit_writes: str = "30/minute"

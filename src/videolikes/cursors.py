@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from videolikes.catalogue.repository import CatalogueKey, CatalogueQuery
-from videolikes.comments.repository import CommentKey
+from videolikes.comments.repository.reads import CommentKey
 from videolikes.errors import BadRequest
 from videolikes.likes.client_likes import LikedKey
 

@@ -29,7 +29,7 @@ from videolikes.captcha import CaptchaOutcome, RecaptchaVerifier
 from videolikes.errors import CaptchaRejected, CaptchaTokenMissing, CaptchaUnavailable
 
 if TYPE_CHECKING:
-    from videolikes.likes.repository import LikeChange
+    from videolikes.likes.changes import LikeChange
 
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -46,7 +46,7 @@ REQUEST_DURATION = Histogram(
 )
 LIKE_OPERATIONS = Counter(
     "videolikes_like_operations_total",
-    "Like writes on existing videos, by what they did: like, unlike or no-op.",
+    "Like writes on existing videos, by what they did: like, dislike, unlike or no-op.",
     ["kind"],
 )
 LIKE_BATCH_SIZE = Histogram(
@@ -128,13 +128,16 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     children[1].observe(seconds)
 
 
+_OPERATION_NAMES = {True: "like", False: "dislike", None: "unlike"}
+
+
 def record_like_change(change: LikeChange) -> None:
     if not change.video_found:
         return
     if not change.changed:
         LIKE_OPERATIONS.labels("no-op").inc()
     else:
-        LIKE_OPERATIONS.labels("like" if change.liked else "unlike").inc()
+        LIKE_OPERATIONS.labels(_OPERATION_NAMES[change.rating]).inc()
 
 
 def record_like_batch(kind: str, size: int) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from videolikes.catalogue.repository import CatalogueKey, CatalogueQuery
-from videolikes.comments.repository import CommentKey
+from videolikes.comments.repository.reads import CommentKey
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.likes.client_likes import LikedKey
@@ -49,6 +49,8 @@ def serve_corrected_openapi(app: FastAPI, settings: Settings) -> None:
         document = generate()
         _correct(document)
         _add_page_examples(document["paths"], cursors)
+        if settings.dislikes_enabled:
+            _document_dislikes(document)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -112,3 +114,38 @@ def _example_parameter(operation: dict[str, Any], name: str, value: str) -> None
 def _example_link(operation: dict[str, Any], url: str) -> None:
     headers = operation["responses"]["200"]["headers"]
     headers["Link"] = {**headers["Link"], "example": f'<{url}>; rel="next"'}
+
+
+_RATING = "true when this client likes it, false when it dislikes it, else null"
+_DISLIKES = {"type": "integer", "title": "Dislikes", "description": "How many dislike it"}
+# The success examples of the dislike writes: what each answers from "neither".
+_DISLIKE_EXAMPLES = {"post": {"userLike": False}, "put": {"userLike": False}}
+
+
+def _document_dislikes(document: dict[str, Any]) -> None:
+    """With DISLIKES_ENABLED: the `dislikes` counters and `userLike: false`.
+
+    The models are the original's, which the document shows while dislikes are off; what
+    dislikes add is written into their schemas here.
+    """
+    schemas = document["components"]["schemas"]
+    for name in ("VideoOut", "ReplyOut", "CommentOut"):
+        schema = schemas[name]
+        schema["properties"]["dislikes"] = _DISLIKES
+        # The generator keeps its document and hands the same one out again: this runs once
+        # per call, and must leave it as one run does.
+        if "dislikes" not in schema["required"]:
+            schema["required"].append("dislikes")
+        schema["example"] = {**schema["example"], "dislikes": 0}
+    if "replies" in schemas["CommentOut"]["example"]:
+        replies = schemas["CommentOut"]["example"]["replies"]
+        schemas["CommentOut"]["example"]["replies"] = [{**r, "dislikes": 0} for r in replies]
+    for name in ("UserLikeOut", "CommentLikeOut", "ReplyOut", "CommentOut"):
+        schemas[name]["properties"]["userLike"]["description"] = _RATING
+    schemas["UserLikesOut"]["properties"]["userLikes"]["description"] = (
+        "Each requested id: " + _RATING
+    )
+    for path in ("/api/videos/{videoId}/dislike", "/api/comments/{commentId}/dislike"):
+        for method, operation in document["paths"][path].items():
+            content = operation["responses"]["200"]["content"]["application/json"]
+            content["example"] = _DISLIKE_EXAMPLES.get(method, {"userLike": None})

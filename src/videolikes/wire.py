@@ -117,8 +117,9 @@ class ErrorOut(BaseModel):
     error: str
 
 
-def video_to_wire(row: Any) -> dict[str, Any]:
-    return {
+def video_to_wire(row: Any, *, dislikes: bool = False) -> dict[str, Any]:
+    """The original's video object; with `dislikes`, its dislike counter too."""
+    body = {
         "id": row.id,
         "title": row.title,
         "filename": row.filename,
@@ -129,6 +130,9 @@ def video_to_wire(row: Any) -> dict[str, Any]:
         "is_shorts": bool(row.is_shorts),
         "playlist": row.playlist,
     }
+    if dislikes:
+        body["dislikes"] = row.dislikes
+    return body
 
 
 def dump(value: Any) -> bytes:
@@ -139,12 +143,18 @@ USER_LIKE_TRUE = dump({"userLike": True})
 USER_LIKE_NULL = dump({"userLike": None})
 
 
-def user_like_body(liked: bool) -> bytes:
-    return USER_LIKE_TRUE if liked else USER_LIKE_NULL
+USER_LIKE_FALSE = dump({"userLike": False})
 
 
-def user_likes_body(statuses: dict[str, bool]) -> bytes:
-    return dump({"userLikes": {video_id: liked or None for video_id, liked in statuses.items()}})
+def user_like_body(rating: bool | None) -> bytes:
+    """`{"userLike": ...}`: true liked, false disliked (only with dislikes on), null neither."""
+    if rating is None:
+        return USER_LIKE_NULL
+    return USER_LIKE_TRUE if rating else USER_LIKE_FALSE
+
+
+def user_likes_body(statuses: dict[str, bool | None]) -> bytes:
+    return dump({"userLikes": statuses})
 
 
 def error_body(message: str) -> bytes:

@@ -192,3 +192,25 @@ async def test_import_refuses_a_nul_in_a_text_and_writes_nothing(
     assert (report.added, report.rejected) == (0, 1)
     assert "title" in report.errors[0]
     assert await scalar(database, "SELECT count(*) FROM videos") == 0
+
+
+async def test_the_catalogue_as_served_with_dislikes_imports_and_its_counters_are_ignored(
+    database: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "served.json"
+    served = {
+        "id": "V1",
+        "title": "Served",
+        "filename": "V1.mp4",
+        "length": 10,
+        "hasThumbnail": False,
+        "views": 3,
+        "likes": 5,
+        "is_shorts": False,
+        "playlist": None,
+        "dislikes": 2,
+    }
+    path.write_text(json.dumps([served]), encoding="utf-8")
+    report = await import_videos(database, path)
+    assert (report.added, report.rejected, report.likes_ignored) == (1, 0, True)
+    assert await scalar(database, "SELECT likes + dislikes FROM videos WHERE id = 'V1'") == 0

@@ -114,3 +114,33 @@ async def test_comment_writes_count_against_the_write_limit(
 def test_the_single_expected_action_setting_stops_the_start_saying_what_replaces_it() -> None:
     with pytest.raises(ValidationError, match="RECAPTCHA_CHECK_ACTION=true"):
         Settings(recaptcha_expected_action="like_video")
+
+
+async def test_dislikes_need_tokens_for_their_own_actions_and_count_as_writes(
+    database_url: str, fake_recaptcha: FakeRecaptcha
+) -> None:
+    settings = make_settings(
+        database_url,
+        dislikes_enabled=True,
+        recaptcha_secret_key="server-secret-value",
+        recaptcha_verify_url=fake_recaptcha.url,
+        recaptcha_timeout=0.5,
+        recaptcha_check_action=True,
+        rate_limit_enabled=True,
+        rate_limit_writes="6/minute",
+    )
+    async with running_app(settings) as api, api.client() as client:
+        comment = await _a_comment(client, fake_recaptcha)
+        video, on_comment = f"/api/videos/{VIDEO}/dislike", f"/api/comments/{comment}/dislike"
+        fake_recaptcha.answer(action="like_video")
+        for path in (video, on_comment):
+            assert (await client.post(path, headers=TOKEN)).status_code == 403
+        fake_recaptcha.answer(action="dislike_video")
+        assert (await client.post(video, headers=TOKEN)).json() == {"userLike": False}
+        assert (await client.post(on_comment, headers=TOKEN)).status_code == 403
+        fake_recaptcha.answer(action="dislike_comment")
+        assert (await client.post(on_comment, headers=TOKEN)).json() == {"userLike": False}
+        # Six writes, three of them refused by reCAPTCHA (the limit counts before the check):
+        # the write limit is spent.
+        limited = await client.post(video, headers=TOKEN)
+        assert (limited.status_code, limited.json()) == (429, {"error": "Too many requests"})

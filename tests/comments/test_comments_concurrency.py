@@ -161,3 +161,42 @@ async def test_two_worker_processes_take_exactly_10_of_20_simultaneous_posts(
         assert [r.json()["userLike"] for r in liked].count(True) == 32
         assert await scalar(database, "SELECT count(*) FROM comments") == 10
         assert await scalar(database, "SELECT count(*) FROM comment_likes") == 0
+
+
+async def test_64_concurrent_dislike_toggles_of_one_comment_each_flip_it(
+    settings: Settings, database: Database
+) -> None:
+    await seed_demo(database)
+    rating = settings.model_copy(update={"dislikes_enabled": True})
+    comment = await _a_comment(database, rating)
+    async with two_apps(rating) as clients:
+        requests = [clients[n % 2].post(f"/api/comments/{comment}/dislike") for n in range(64)]
+        random.shuffle(requests)
+        responses = await piled_up(database, HOLD_COMMENT_LIKES, requests)
+    assert [r.status_code for r in responses if r.status_code != 200] == []
+    answers = [r.json()["userLike"] for r in responses]
+    assert (answers.count(False), answers.count(None)) == (32, 32)
+    assert await scalar(database, "SELECT count(*) FROM comment_likes") == 0
+
+
+async def test_64_concurrent_like_and_dislike_toggles_of_one_comment_leave_one_rating(
+    settings: Settings, database: Database
+) -> None:
+    await seed_demo(database)
+    rating = settings.model_copy(update={"dislikes_enabled": True})
+    comment = await _a_comment(database, rating)
+    async with two_apps(rating) as clients:
+        requests = [
+            clients[n % 2].post(f"/api/comments/{comment}/{('like', 'dislike')[n % 3 == 0]}")
+            for n in range(64)
+        ]
+        random.shuffle(requests)
+        responses = await piled_up(database, HOLD_COMMENT_LIKES, requests)
+    assert [r.status_code for r in responses if r.status_code != 200] == []
+    async with running_app(rating) as api, api.client(CLIENT) as client:
+        listed = (await client.get(f"/api/videos/{VIDEO}/comments")).json()["comments"][0]
+    rows = await scalar(database, "SELECT count(*) FROM comment_likes")
+    assert rows <= 1
+    assert listed["likes"] + listed["dislikes"] == rows
+    expected = {(1, 0): True, (0, 1): False, (0, 0): None}[(listed["likes"], listed["dislikes"])]
+    assert listed["userLike"] is expected

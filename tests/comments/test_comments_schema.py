@@ -13,7 +13,7 @@ from conftest import Backend, execute, opened_database, scalar, throwaway_postgr
 from original_service import SCHEMA_FILE, catalog, run_sql
 from sqlalchemy import text
 
-from videolikes.comments.repository import like_counts_query
+from videolikes.comments.repository.reads import like_counts_query
 from videolikes.db.schema_version import alembic_config
 
 COMMENT_TABLES = {"comments", "comment_likes"}

@@ -85,4 +85,30 @@ async def test_every_migration_goes_down_and_up_again_on_sqlite(tmp_path: Path) 
 async def test_every_migration_goes_down_and_up_again_on_postgres(empty_postgres: str) -> None:
     await _walk_down_and_up(empty_postgres)
     schema = await _schema(empty_postgres)
-    assert schema["functions"] == ["videolikes_write_likes"]
+    assert schema["functions"] == ["videolikes_write_likes", "videolikes_write_ratings"]
+
+
+async def test_the_dislike_counter_starts_from_the_rows_and_upgrading_keeps_a_column_made_before(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'videolikes.db'}"
+    config = alembic_config(url)
+    await asyncio.to_thread(command.upgrade, config, "0005_comment_like_counts")
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for statement in (
+                "INSERT INTO videos (id, filename, length) VALUES ('V1', 'V1.mp4', 1)",
+                "INSERT INTO users (id, ip_hash, username) VALUES ('u1', 'h1', '@user-1')",
+                "INSERT INTO users (id, ip_hash, username) VALUES ('u2', 'h2', '@user-2')",
+                "INSERT INTO video_likes (id, video_id, user_id, is_like) VALUES "
+                "('l1', 'V1', 'u1', 0), ('l2', 'V1', 'u2', 0)",
+                # As an earlier, interrupted attempt might have left it.
+                "ALTER TABLE videos ADD COLUMN dislikes INTEGER DEFAULT 0 NOT NULL",
+            ):
+                await conn.execute(text(statement))
+        await asyncio.to_thread(command.upgrade, config, "head")
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT dislikes FROM videos WHERE id = 'V1'")) == 2
+    finally:
+        await engine.dispose()

@@ -31,6 +31,8 @@ EXPECTED_POSTGRES_COLUMNS: dict[tuple[str, str], tuple[str, int | None, str, str
     ("videos", "likes"): ("integer", None, "NO", "0"),
     ("videos", "is_shorts"): ("boolean", None, "NO", "false"),
     ("videos", "playlist"): ("character varying", 100, "YES", None),
+    # Not the original's: the dislike counter (migration 0006).
+    ("videos", "dislikes"): ("integer", None, "NO", "0"),
     ("users", "id"): ("uuid", None, "NO", "gen_random_uuid()"),
     ("users", "ip_hash"): ("character varying", 64, "NO", None),
     ("users", "username"): ("character varying", 50, "NO", None),
@@ -53,6 +55,7 @@ EXPECTED_SQLITE_COLUMNS: dict[tuple[str, str], tuple[str, bool, str | None]] = {
     ("videos", "likes"): ("INTEGER", False, "'0'"),
     ("videos", "is_shorts"): ("BOOLEAN", False, "0"),
     ("videos", "playlist"): ("VARCHAR(100)", True, None),
+    ("videos", "dislikes"): ("INTEGER", False, "'0'"),
     ("users", "id"): ("CHAR(32)", False, None),
     ("users", "ip_hash"): ("VARCHAR(64)", False, None),
     ("users", "username"): ("VARCHAR(50)", False, None),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 import httpx
@@ -22,8 +23,9 @@ from statement_counter import statements_sent
 
 from videolikes.db.units import Database
 from videolikes.identity import ClientKeys
-from videolikes.likes.folding import LikeOp
-from videolikes.likes.repository import LikeChange, LikeWrite, write_likes
+from videolikes.likes.changes import LikeChange
+from videolikes.likes.folding import LikeOp, fold
+from videolikes.likes.repository.batch_writes import LikeWrite, write_likes
 
 VIDEO = "DEMO00000001"
 OTHER_VIDEO = "DEMO00000002"
@@ -36,13 +38,15 @@ async def pg(postgres_url: str) -> AsyncIterator[Database]:
         yield database
 
 
-async def _write(database: Database, *writes: LikeWrite) -> list[LikeChange]:
+async def _write(
+    database: Database, *writes: LikeWrite, dislikes: bool = False
+) -> list[LikeChange]:
     async with database.driver_connection() as conn:
-        return await write_likes(conn, writes)
+        return await write_likes(conn, writes, dislikes=dislikes)
 
 
-def _change(*, liked: bool, changed: bool) -> LikeChange:
-    return LikeChange(video_found=True, liked=liked, changed=changed)
+def _change(*, rating: bool | None, changed: bool) -> LikeChange:
+    return LikeChange(video_found=True, rating=rating, changed=changed)
 
 
 async def test_one_batch_answers_each_write_as_if_alone(pg: Database) -> None:
@@ -62,13 +66,13 @@ async def test_one_batch_answers_each_write_as_if_alone(pg: Database) -> None:
         LikeWrite(LikeOp.UNLIKE, OTHER_VIDEO, ClientKeys("toggler-off")),
     )
     assert changes == [
-        _change(liked=True, changed=True),
-        _change(liked=False, changed=True),
-        _change(liked=True, changed=False),
-        _change(liked=True, changed=True),
-        _change(liked=False, changed=False),
-        LikeChange(video_found=False, liked=False, changed=False),
-        _change(liked=False, changed=False),
+        _change(rating=True, changed=True),
+        _change(rating=None, changed=True),
+        _change(rating=True, changed=False),
+        _change(rating=True, changed=True),
+        _change(rating=None, changed=False),
+        LikeChange(video_found=False, rating=None, changed=False),
+        _change(rating=None, changed=False),
     ]
     likes = "SELECT likes FROM videos WHERE id = :id"
     assert await scalar(pg, likes, id=VIDEO) == 2
@@ -95,14 +99,14 @@ async def test_repeated_writes_of_one_client_to_one_video_are_answered_in_order(
         LikeWrite(LikeOp.UNLIKE, VIDEO, ClientKeys("unlike-only")),
     )
     assert changes == [
-        _change(liked=True, changed=True),
-        _change(liked=False, changed=True),
-        _change(liked=False, changed=True),
-        _change(liked=True, changed=True),
-        _change(liked=True, changed=True),
-        _change(liked=False, changed=True),
-        _change(liked=False, changed=False),
-        _change(liked=False, changed=False),
+        _change(rating=True, changed=True),
+        _change(rating=None, changed=True),
+        _change(rating=None, changed=True),
+        _change(rating=True, changed=True),
+        _change(rating=True, changed=True),
+        _change(rating=None, changed=True),
+        _change(rating=None, changed=False),
+        _change(rating=None, changed=False),
     ]
     liked = (
         "SELECT string_agg(u.ip_hash, ',') FROM video_likes AS l"
@@ -199,3 +203,53 @@ async def _toggle_as(api: RunningApp, n: int) -> httpx.Response:
 async def _read_as(api: RunningApp, n: int, path: str) -> httpx.Response:
     async with api.client(f"198.51.100.{n + 1}") as client:
         return await client.get(path)
+
+
+@pytest.mark.parametrize("found", [None, True, False])
+async def test_with_dislikes_one_batch_answers_every_run_as_the_fold_model(
+    pg: Database, found: bool | None
+) -> None:
+    runs = [list(run) for length in (1, 2, 3) for run in itertools.product(LikeOp, repeat=length)]
+    clients = [ClientKeys(f"rater-{n}") for n in range(len(runs))]
+    if found is not None:
+        op = LikeOp.LIKE if found else LikeOp.DISLIKE
+        await _write(pg, *(LikeWrite(op, VIDEO, client) for client in clients), dislikes=True)
+    # Every run's writes in one batch, the runs interleaved.
+    writes = [
+        (n, LikeWrite(op, VIDEO, clients[n]))
+        for step in range(3)
+        for n, run in enumerate(runs)
+        for op in run[step : step + 1]
+    ]
+    changes = await _write(pg, *(write for _, write in writes), dislikes=True)
+    answers: dict[int, list[tuple[bool | None, bool]]] = {}
+    for (n, _), change in zip(writes, changes, strict=True):
+        answers.setdefault(n, []).append((change.rating, change.changed))
+    for n, run in enumerate(runs):
+        assert answers[n] == fold(run, dislikes=True).answers(found), run
+    finals = [fold(run, dislikes=True).answers(found)[-1][0] for run in runs]
+    counters = await scalar(
+        pg, "SELECT likes || ',' || dislikes FROM videos WHERE id = :id", id=VIDEO
+    )
+    assert counters == f"{finals.count(True)},{finals.count(False)}"
+    assert await counter_drift(pg) == 0
+
+
+async def test_with_dislikes_off_a_dislike_row_is_left_alone(pg: Database) -> None:
+    await _write(pg, LikeWrite(LikeOp.DISLIKE, VIDEO, ClientKeys("disliker")), dislikes=True)
+    changes = await _write(
+        pg,
+        LikeWrite(LikeOp.TOGGLE, VIDEO, ClientKeys("disliker")),
+        LikeWrite(LikeOp.LIKE, OTHER_VIDEO, ClientKeys("disliker")),
+    )
+    changes += await _write(pg, LikeWrite(LikeOp.LIKE, VIDEO, ClientKeys("disliker")))
+    changes += await _write(pg, LikeWrite(LikeOp.UNLIKE, VIDEO, ClientKeys("disliker")))
+    assert changes == [
+        _change(rating=None, changed=False),
+        _change(rating=True, changed=True),
+        _change(rating=None, changed=False),
+        _change(rating=None, changed=False),
+    ]
+    row = "SELECT likes || ',' || dislikes FROM videos WHERE id = :id"
+    assert await scalar(pg, row, id=VIDEO) == "0,1"
+    assert await counter_drift(pg) == 0

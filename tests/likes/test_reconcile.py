@@ -185,3 +185,32 @@ async def test_recount_waiting_on_an_uncommitted_like_counts_it_once(postgres_ur
 async def _recount(database: Database, video_ids: list[str]) -> None:
     async with database.transaction() as conn:
         await recount_likes(conn, video_ids)
+
+
+async def test_reconcile_reports_and_fixes_a_drifted_dislike_counter(database: Database) -> None:
+    await seed_demo(database)
+    await _like(database, "DEMO00000001", 3)
+    # Two of the three turn their likes into dislikes, and the counters are left as they were;
+    # a third video claims dislikes it has no row for.
+    await execute(
+        database,
+        "UPDATE video_likes SET is_like = false WHERE user_id IN (:one, :two)",
+        one=_user(0),
+        two=_user(1),
+    )
+    await execute(database, "UPDATE videos SET dislikes = 4 WHERE id = 'DEMO00000002'")
+    said: list[str] = []
+    report = await reconcile(database, fix=False, say=said.append)
+    assert (report.drifted, report.fixed) == (2, 0)
+    assert said == [
+        "DEMO00000001: likes 3, like rows 1",
+        "DEMO00000001: dislikes 0, dislike rows 2",
+        "DEMO00000002: dislikes 4, dislike rows 0",
+    ]
+    fixed: list[str] = []
+    report = await reconcile(database, fix=True, say=fixed.append)
+    assert (report.drifted, report.fixed) == (2, 2)
+    assert "fixed DEMO00000001: dislikes 0 -> 2" in fixed
+    assert "fixed DEMO00000001: likes 3 -> 1" in fixed
+    assert "fixed DEMO00000002: dislikes 4 -> 0" in fixed
+    assert await counter_drift(database) == 0

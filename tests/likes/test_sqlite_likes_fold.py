@@ -6,32 +6,43 @@ import itertools
 
 import pytest
 from conftest import counter_drift, opened_database, scalar
+from sqlalchemy import text
 
 from videolikes.identity import ClientKeys
-from videolikes.likes.folding import LikeOp, fold
+from videolikes.likes.folding import LikeOp, Rating, fold
 from videolikes.likes.stores import SqliteLikes
 
 VIDEO = "DEMO00000001"
-RUNS = [list(run) for length in (1, 2, 3) for run in itertools.product(LikeOp, repeat=length)]
+LIKE_OPS = (LikeOp.TOGGLE, LikeOp.LIKE, LikeOp.UNLIKE)
+_SETS = {True: LikeOp.LIKE, False: LikeOp.DISLIKE}
 
 
-@pytest.mark.parametrize("found_liked", [False, True])
+@pytest.mark.parametrize("dislikes", [False, True])
+@pytest.mark.parametrize("found", [None, True, False])
 async def test_each_run_of_writes_answers_as_the_fold_model(
-    sqlite_url: str, found_liked: bool
+    sqlite_url: str, found: Rating, dislikes: bool
 ) -> None:
+    ops = LikeOp if dislikes else LIKE_OPS
+    runs = [list(run) for length in (1, 2, 3) for run in itertools.product(ops, repeat=length)]
     async with opened_database(sqlite_url, demo=True) as database:
-        store = SqliteLikes(database)
-        for n, run in enumerate(RUNS):
-            client = ClientKeys(f"client-{found_liked}-{n}")
-            if found_liked:
-                await store.like(video_id=VIDEO, client=client)
+        # A dislike to start from is made with dislikes on, as a database keeps it after.
+        setter = SqliteLikes(database, dislikes=True)
+        store = SqliteLikes(database, dislikes=dislikes)
+        for n, run in enumerate(runs):
+            client = ClientKeys(f"client-{found}-{n}")
+            if found is not None:
+                await setter.write(_SETS[found], video_id=VIDEO, client=client)
             answers = []
             for op in run:
-                write = {LikeOp.TOGGLE: store.toggle, LikeOp.LIKE: store.like}.get(op, store.unlike)
-                change = await write(video_id=VIDEO, client=client)
-                answers.append((change.liked, change.changed))
-            assert answers == fold(run).answers(found_liked), run
-        likes = await scalar(database, "SELECT likes FROM videos WHERE id = :id", id=VIDEO)
-        expected = sum(fold(run).answers(found_liked)[-1][0] for run in RUNS)
-        assert likes == expected
+                change = await store.write(op, video_id=VIDEO, client=client)
+                answers.append((change.rating, change.changed))
+            assert answers == fold(run, dislikes=dislikes).answers(found), run
+        finals = [fold(run, dislikes=dislikes).answers(found)[-1][0] for run in runs]
+        counters = "SELECT likes, dislikes FROM videos WHERE id = :id"
+        async with database.read() as conn:
+            row = (await conn.execute(text(counters), {"id": VIDEO})).one()
+        assert (row.likes, row.dislikes) == (finals.count(True), finals.count(False))
         assert await counter_drift(database) == 0
+        assert await scalar(database, "SELECT count(*) FROM video_likes") == len(
+            runs
+        ) - finals.count(None)

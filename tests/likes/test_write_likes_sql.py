@@ -1,4 +1,4 @@
-"""The PostgreSQL like function the database runs is the one kept beside the likes repository."""
+"""The PostgreSQL like functions the database runs are the ones kept beside the batch writes."""
 
 from __future__ import annotations
 
@@ -17,11 +17,20 @@ def _body(definition: str) -> str:
     return match.group(1).strip()
 
 
-async def test_the_migrated_function_is_the_one_in_write_likes_sql(postgres_url: str) -> None:
-    kept = files("videolikes").joinpath("likes", "write_likes.sql").read_text()
+@pytest.mark.parametrize(
+    ("function", "kept_in"),
+    [
+        ("videolikes_write_likes", "write_likes.sql"),
+        ("videolikes_write_ratings", "write_ratings.sql"),
+    ],
+)
+async def test_the_migrated_function_is_the_one_kept_beside_the_batch_writes(
+    postgres_url: str, function: str, kept_in: str
+) -> None:
+    kept = files("videolikes").joinpath("likes", kept_in).read_text()
     async with opened_database(postgres_url) as database:
         running = await scalar(
-            database, "SELECT prosrc FROM pg_proc WHERE proname = 'videolikes_write_likes'"
+            database, "SELECT prosrc FROM pg_proc WHERE proname = :name", name=function
         )
     assert running is not None
     assert running.strip() == _body(kept)

@@ -7,12 +7,21 @@ the original's way, and drives the real `videolikes` command and the real app.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
 from commands import videolikes
-from conftest import IN_CI, TEST_IP_HASH_SECRET, RunningApp, make_settings, running_app
+from conftest import (
+    IN_CI,
+    TEST_IP_HASH_SECRET,
+    RunningApp,
+    counter_drift,
+    make_settings,
+    opened_database,
+    running_app,
+)
 from original_service import (
     SCHEMA_FILE,
     SHARED_SCHEMA_FILE,
@@ -113,8 +122,14 @@ async def test_adopted_database_keeps_every_row_and_every_returning_visitor(
     # Every row of every table is as it was, but for users' ip_hash: re-keyed, irreversibly.
     assert set(after) == set(before)
     for table in before:
-        if table != "public.users":
+        if table not in ("public.users", "public.videos"):
             assert after[table] == before[table], table
+    # videos gains the dislike counter (migration 0006), counted from the rows.
+    assert [row[:-1] for row in after["public.videos"]] == before["public.videos"]
+    disliked = Counter(row[1] for row in before["public.video_likes"] if row[3] is False)
+    assert {row[0]: row[-1] for row in after["public.videos"]} == {
+        row[0]: disliked[row[0]] for row in before["public.videos"]
+    }
     rekeyed = [
         (id_, LEGACY.rekeyed(ip_hash), *rest) for id_, ip_hash, *rest in before["public.users"]
     ]
@@ -350,3 +365,27 @@ async def test_adopt_is_for_postgres_only(tmp_path: Any) -> None:
     refused = await videolikes("db", "adopt", database_url=f"sqlite+aiosqlite:///{tmp_path}/x.db")
     assert refused.code == 2
     assert "PostgreSQL" in refused.err
+
+
+async def test_after_upgrade_a_returning_visitor_can_dislike_what_it_liked(
+    original: tuple[str, OriginalData],
+) -> None:
+    url, data = original
+    await adopt_and_upgrade(url)
+    address, liked = next((a, videos) for a, videos in data.liked.items() if videos)
+    video = sorted(liked)[0]
+    settings = make_settings(url, trusted_proxies="10.0.0.0/8", dislikes_enabled=True)
+    async with running_app(settings) as api, proxied(api) as proxy:
+        headers = as_client(address)
+        before = (await proxy.get(f"/api/videos/{video}", headers=headers)).json()
+        assert (await proxy.get(f"/api/videos/{video}/like", headers=headers)).json() == {
+            "userLike": True
+        }
+        disliked = await proxy.post(f"/api/videos/{video}/dislike", headers=headers)
+        assert disliked.json() == {"userLike": False}
+        after = (await proxy.get(f"/api/videos/{video}", headers=headers)).json()
+        assert (after["likes"], after["dislikes"]) == (before["likes"] - 1, 1)
+        me = (await proxy.get("/api/me", headers=headers)).json()
+    assert me["id"] == str(data.clients[address])
+    async with opened_database(url) as database:
+        assert await counter_drift(database) == 0

@@ -113,7 +113,8 @@ def video(video_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 def as_row(record: dict[str, Any], likes: int = 0) -> tuple[Any, ...]:
-    """What the database must hold for `record` (the file's `likes` never lands)."""
+    """What the database must hold for `record` (the file's `likes` never lands; nor do
+    dislikes, which start at 0)."""
     return (
         record["id"],
         record["title"],
@@ -124,6 +125,7 @@ def as_row(record: dict[str, Any], likes: int = 0) -> tuple[Any, ...]:
         likes,
         record["is_shorts"],
         record["playlist"],
+        0,
     )
 
 
@@ -365,6 +367,7 @@ async def test_seed_demo_adds_the_demo_catalogue_and_a_second_run_changes_nothin
             0,
             v["is_shorts"],
             v["playlist"],
+            0,
         )
         for v in expected
     )

@@ -34,7 +34,8 @@ _NO_NUL = r"^[^\x00]*$"
 
 
 class VideoIn(BaseModel):
-    """One imported row; `likes` is accepted and ignored, the counter belongs to the rows."""
+    """One imported row; `likes` and `dislikes` (as `/api/videos` shows them with dislikes on)
+    are accepted and ignored: the counters belong to the rows."""
 
     # No stripping or normalising: every text is stored exactly as the file gives it.
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -46,11 +47,12 @@ class VideoIn(BaseModel):
     has_thumbnail: bool = Field(default=False, alias="hasThumbnail")
     views: int = Field(default=0, ge=0, le=2_147_483_647)
     likes: int | None = None
+    dislikes: int | None = None
     is_shorts: bool = False
     playlist: str | None = Field(default=None, max_length=100, pattern=_NO_NUL)
 
     def staged(self, seq: int, location: str) -> tuple[Any, ...]:
-        """The row in repository.STAGED_COLUMNS order (`likes` is not one of them)."""
+        """The row in repository.STAGED_COLUMNS order (the counters are not among them)."""
         return (
             seq,
             location,
@@ -127,7 +129,7 @@ def _read_csv(path: Path, progress: Progress) -> Iterator[tuple[str, Any]]:
 
 
 # CSV cannot tell NULL from empty text; an empty cell of a nullable column means NULL.
-_NULLABLE_COLUMNS = ("title", "playlist", "likes")
+_NULLABLE_COLUMNS = ("title", "playlist", "likes", "dislikes")
 
 
 def _nulls_from_blanks(record: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +164,7 @@ def _validate(where: str, record: Any, report: ImportReport) -> VideoIn | None:
         )
         _reject(report, f"{where}: {problems}")
         return None
-    if video.likes is not None:
+    if video.likes is not None or video.dislikes is not None:
         report.likes_ignored = True
     return video
 

@@ -25,6 +25,7 @@ VIDEO_COLUMNS = (
     videos.c.likes,
     videos.c.is_shorts,
     videos.c.playlist,
+    videos.c.dislikes,
 )
 
 

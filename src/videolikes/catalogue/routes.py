@@ -90,7 +90,8 @@ async def get_videos(
     headers = {}
     if page.next_key is not None:
         headers["Link"] = next_link(request, state.cursors.for_catalogue(query, page.next_key))
-    body = dump([video_to_wire(row) for row in page.rows])
+    dislikes = state.settings.dislikes_enabled
+    body = dump([video_to_wire(row, dislikes=dislikes) for row in page.rows])
     return with_etag(body, if_none_match, headers)
 
 
@@ -136,7 +137,8 @@ async def _whole_catalogue_answer(state: AppState, if_none_match: str | None) ->
 
 async def _whole_catalogue(state: AppState) -> tuple[bytes, str]:
     page = await list_videos(state.database, WHOLE_CATALOGUE, after=None, limit=None, reader=None)
-    body = dump([video_to_wire(row) for row in page.rows])
+    dislikes = state.settings.dislikes_enabled
+    body = dump([video_to_wire(row, dislikes=dislikes) for row in page.rows])
     return body, etag_of(body)
 
 
@@ -157,4 +159,5 @@ async def get_one_video(
     row = await get_video(
         state.database, video_id, reader=state.identity.keys(request.scope).ip_hash
     )
-    return with_etag(dump(video_to_wire(row)), if_none_match, {})
+    body = dump(video_to_wire(row, dislikes=state.settings.dislikes_enabled))
+    return with_etag(body, if_none_match, {})

@@ -1,7 +1,7 @@
 """`videolikes comments ...`: the operator removes comments, with their replies and likes.
 
 Safe while serving: each removal is one transaction that locks the comments first
-(repository.remove_comments), so a reply or like written at the same time either lands
+(repository.removal.remove_comments), so a reply or like written at the same time either lands
 before the removal and goes with it, or finds its comment gone.
 """
 
@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from videolikes.comments import repository
-from videolikes.comments.repository import Removed
+from videolikes.comments.repository import removal
+from videolikes.comments.repository.removal import Removed
 from videolikes.config import Settings
 from videolikes.db.units import Database, create_engine
 
@@ -23,22 +23,22 @@ comments_app = typer.Typer(help="Moderate comments.", no_args_is_help=True)
 
 async def remove_comment(database: Database, comment_id: uuid.UUID) -> Removed:
     async with database.transaction() as conn:
-        return await repository.remove_comments(conn, comment_ids=[comment_id])
+        return await removal.remove_comments(conn, comment_ids=[comment_id])
 
 
 async def remove_comments_of(database: Database, user_ids: list[uuid.UUID]) -> Removed:
     async with database.transaction() as conn:
-        return await repository.remove_comments(conn, user_ids=user_ids)
+        return await removal.remove_comments(conn, user_ids=user_ids)
 
 
 async def users_named(database: Database, username: str) -> list[uuid.UUID]:
     async with database.read() as conn:
-        return await repository.user_ids_named(conn, username)
+        return await removal.user_ids_named(conn, username)
 
 
 async def user_exists(database: Database, user_id: uuid.UUID) -> bool:
     async with database.read() as conn:
-        return await repository.user_exists(conn, user_id)
+        return await removal.user_exists(conn, user_id)
 
 
 def _describe(removed: Removed) -> str:

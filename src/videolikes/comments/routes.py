@@ -26,13 +26,17 @@ from videolikes.errors import BadRequest
 from videolikes.http.endpoints import VideoId, error_responses
 from videolikes.http.paging import LINK_HEADER, Cursor, next_link
 from videolikes.http.responses import JSONBytes
+from videolikes.likes.folding import Rating
 from videolikes.state import app_state
 from videolikes.wire import dump, user_like_body
 
 POST_COMMENT_ACTION = "post_comment"
 LIKE_COMMENT_ACTION = "like_comment"
+DISLIKE_COMMENT_ACTION = "dislike_comment"
 
 router = APIRouter(tags=["comments"])
+# Included with DISLIKES_ENABLED only.
+dislike_router = APIRouter(tags=["comments"])
 
 COMMENT_ID_EXAMPLE = "3e0c7d52-8b1a-4f6e-9c3d-2a1b0c9d8e7f"
 CommentId = Annotated[
@@ -91,7 +95,8 @@ async def get_comments(
     headers = {}
     if page.next_key is not None:
         headers["Link"] = next_link(request, state.cursors.for_comments(video_id, page.next_key))
-    return JSONBytes(dump(page_to_wire(page)), headers=headers)
+    dislikes = state.settings.dislikes_enabled
+    return JSONBytes(dump(page_to_wire(page, dislikes=dislikes)), headers=headers)
 
 
 @router.post(
@@ -125,7 +130,8 @@ async def post_comment(
         content=content,
         parent_id=parent_id,
     )
-    return JSONBytes(dump(comment_to_wire(view)), status_code=201)
+    body = comment_to_wire(view, dislikes=state.settings.dislikes_enabled)
+    return JSONBytes(dump(body), status_code=201)
 
 
 def _comment_input(body: bytes) -> tuple[str, uuid.UUID | None]:
@@ -152,7 +158,7 @@ def _parent_id(value: object) -> uuid.UUID | None:
     raise BadRequest("Invalid parentId: expected a comment id")
 
 
-_LikeWrite = Callable[..., Awaitable[bool]]
+_LikeWrite = Callable[..., Awaitable[Rating]]
 _LIKE_OPERATIONS: list[tuple[str, _LikeWrite, str, str]] = [
     (
         "POST",
@@ -173,39 +179,70 @@ _LIKE_OPERATIONS: list[tuple[str, _LikeWrite, str, str]] = [
         "Leaves the comment not liked by this client; creates no user.",
     ),
 ]
+_DISLIKE_OPERATIONS: list[tuple[str, _LikeWrite, str, str]] = [
+    (
+        "POST",
+        CommentService.toggle_dislike,
+        "Toggle this client's dislike of the comment",
+        "Not disliked: dislikes it (replacing a like), answering `false`. Disliked: removes "
+        "the dislike, answering `null`.",
+    ),
+    (
+        "PUT",
+        CommentService.dislike,
+        "Dislike the comment (idempotent)",
+        "Leaves the comment disliked by this client; repeating it changes nothing.",
+    ),
+    (
+        "DELETE",
+        CommentService.undislike,
+        "Remove this client's dislike of the comment (idempotent)",
+        "Leaves the comment not disliked by this client (a like stays); creates no user.",
+    ),
+]
 
 
-def _like_endpoint(write: _LikeWrite) -> Callable[..., Awaitable[JSONBytes]]:
+def _rating_endpoint(write: _LikeWrite, action: str) -> Callable[..., Awaitable[JSONBytes]]:
     async def endpoint(
         request: Request, comment_id: CommentId, token: CaptchaToken = None
     ) -> JSONBytes:
         state = app_state(request)
-        await state.captcha.verify(token, action=LIKE_COMMENT_ACTION)
-        liked = await write(
+        await state.captcha.verify(token, action=action)
+        rating = await write(
             state.comments, comment_id=comment_id, client=state.identity.keys(request.scope)
         )
-        return JSONBytes(user_like_body(liked))
+        return JSONBytes(user_like_body(rating))
 
     return endpoint
 
 
-for _method, _write, _summary, _description in _LIKE_OPERATIONS:
-    router.add_api_route(
-        "/api/comments/{commentId}/like",
-        _like_endpoint(_write),
-        methods=[_method],
-        response_model=CommentLikeOut,
-        summary=_summary,
-        description=_description,
-        responses={
-            **error_responses(
-                400,
-                403,
-                429,
-                500,
-                503,
-                bad_request="Invalid commentId: Input should be a valid UUID",
-            ),
-            **_COMMENT_NOT_FOUND,
-        },
-    )
+_RATING_ERRORS: dict[int | str, Any] = {
+    **error_responses(
+        400,
+        403,
+        429,
+        500,
+        503,
+        bad_request="Invalid commentId: Input should be a valid UUID",
+    ),
+    **_COMMENT_NOT_FOUND,
+}
+for _router, _path, _action, _operations in (
+    (router, "/api/comments/{commentId}/like", LIKE_COMMENT_ACTION, _LIKE_OPERATIONS),
+    (
+        dislike_router,
+        "/api/comments/{commentId}/dislike",
+        DISLIKE_COMMENT_ACTION,
+        _DISLIKE_OPERATIONS,
+    ),
+):
+    for _method, _write, _summary, _description in _operations:
+        _router.add_api_route(
+            _path,
+            _rating_endpoint(_write, _action),
+            methods=[_method],
+            response_model=CommentLikeOut,
+            summary=_summary,
+            description=_description,
+            responses=_RATING_ERRORS,
+        )

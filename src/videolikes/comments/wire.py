@@ -93,7 +93,8 @@ def timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def comment_to_wire(view: CommentView) -> dict[str, Any]:
+def comment_to_wire(view: CommentView, *, dislikes: bool = False) -> dict[str, Any]:
+    """The original's comment; with `dislikes`, its dislike count after its likes."""
     row = view.row
     body: dict[str, Any] = {
         "id": str(row.id),
@@ -101,15 +102,17 @@ def comment_to_wire(view: CommentView) -> dict[str, Any]:
         "createdAt": timestamp(row.created_at),
         "user": {"id": str(row.user_id), "username": row.username},
         "likes": view.likes,
-        "userLike": True if view.user_like else None,
     }
+    if dislikes:
+        body["dislikes"] = view.dislikes
+    body["userLike"] = view.user_like
     if view.replies is not None:
-        body["replies"] = [comment_to_wire(reply) for reply in view.replies]
+        body["replies"] = [comment_to_wire(reply, dislikes=dislikes) for reply in view.replies]
     return body
 
 
-def page_to_wire(page: CommentPage) -> dict[str, Any]:
+def page_to_wire(page: CommentPage, *, dislikes: bool = False) -> dict[str, Any]:
     return {
-        "comments": [comment_to_wire(view) for view in page.comments],
+        "comments": [comment_to_wire(view, dislikes=dislikes) for view in page.comments],
         "totalCount": page.total_count,
     }

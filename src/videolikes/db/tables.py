@@ -54,6 +54,8 @@ class Video(Base):
     likes: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     is_shorts: Mapped[bool] = mapped_column(Boolean, server_default="false", default=False)
     playlist: Mapped[str | None] = mapped_column(String(100))
+    # Not the original's: the dislike counter (migration 0006), kept as `likes` is.
+    dislikes: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
 
     __table_args__ = (Index("videos_views_idx", "views"),)
 

@@ -33,7 +33,9 @@ MAX_BODY_BYTES = 1024
 COMMENT_BODY_BYTES = 8192
 _COMMENT_POST_PATH = re.compile(r"/api/videos/[^/]+/comments")
 
-_WRITE_PATH = re.compile(r"/api/videos/[^/]+/(?:like|comments)|/api/comments/[^/]+/like")
+_WRITE_PATH = re.compile(
+    r"/api/videos/[^/]+/(?:like|dislike|comments)|/api/comments/[^/]+/(?:like|dislike)"
+)
 _WRITE_METHODS = frozenset({"POST", "PUT", "DELETE"})
 
 _ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
@@ -97,8 +99,8 @@ def _is_write(method: str, path: str) -> bool:
 
 
 class RateLimitMiddleware:
-    """Counts every /api request per client; like and comment writes also count against the
-    write limit."""
+    """Counts every /api request per client; like, dislike and comment writes also count
+    against the write limit."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

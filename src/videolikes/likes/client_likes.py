@@ -1,4 +1,4 @@
-"""SQL for one client's likes: which of some videos it likes, and its likes newest first.
+"""SQL for one client's likes: how it rated some videos, and its likes newest first.
 
 Both are reads by the client's keys, so they never create a user, and each is one statement.
 """
@@ -49,10 +49,10 @@ def _this_clients_likes(client: ClientKeys) -> Select[str]:
     )
 
 
-async def liked_among(
-    conn: AsyncConnection, *, client: ClientKeys, video_ids: Sequence[str]
-) -> set[str]:
-    """Which of `video_ids` this client likes; unknown ids are simply not among them."""
+async def ratings_among(
+    conn: AsyncConnection, *, client: ClientKeys, video_ids: Sequence[str], dislikes: bool
+) -> dict[str, bool]:
+    """This client's rating of those of `video_ids` it rated (with `dislikes` off, its likes)."""
     wanted: ColumnElement[bool]
     if conn.dialect.name == "sqlite":
         wanted = video_likes.c.video_id.in_(video_ids)
@@ -61,8 +61,12 @@ async def liked_among(
         # asyncpg's prepared-statement cache serves every call.
         ids = bindparam("video_ids", list(video_ids), type_=ARRAY(String))
         wanted = video_likes.c.video_id == any_(ids)
-    rows = await conn.execute(_this_clients_likes(client).where(wanted))
-    return set(rows.scalars())
+    query = select(video_likes.c.video_id, video_likes.c.is_like).where(
+        video_likes.c.user_id == client_user_id(client), wanted
+    )
+    if not dislikes:
+        query = query.where(video_likes.c.is_like)
+    return {video_id: bool(is_like) for video_id, is_like in await conn.execute(query)}
 
 
 async def liked_page(

@@ -1,4 +1,5 @@
-"""Find and fix drift between `videos.likes` and the like rows, safely under live traffic."""
+"""Find and fix drift between the counters (`videos.likes`, `videos.dislikes`) and their rows,
+safely under live traffic."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ async def drifted_videos(
             page = await counter_page(conn, after=after, limit=page_size)
         if not page:
             return
-        drifted = [check for check in page if check.counter != check.rows]
+        drifted = [check for check in page if check.drifted]
         if drifted:
             yield drifted
         after = page[-1].video_id
@@ -52,7 +53,8 @@ async def reconcile(
     async for drifted in drifted_videos(database, page_size=page_size):
         report.drifted += len(drifted)
         for check in drifted:
-            say(f"{check.video_id}: likes {check.counter}, like rows {check.rows}")
+            for drift in check.drift():
+                say(f"{check.video_id}: {drift}")
         if not fix:
             continue
         for start in range(0, len(drifted), batch_size):
@@ -60,6 +62,11 @@ async def reconcile(
             async with database.transaction() as conn:
                 changed = await recount_likes(conn, batch)
             for check in changed:
-                say(f"fixed {check.video_id}: likes {check.counter} -> {check.rows}")
+                for counter, before, after in (
+                    ("likes", check.likes, check.like_rows),
+                    ("dislikes", check.dislikes, check.dislike_rows),
+                ):
+                    if before != after:
+                        say(f"fixed {check.video_id}: {counter} {before} -> {after}")
             report.fixed += len(changed)
     return report

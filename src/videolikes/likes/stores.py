@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Protocol
 
 from videolikes.batching import Batcher
 from videolikes.db.units import Database
 from videolikes.identity import ClientKeys
-from videolikes.likes.folding import LikeOp
-from videolikes.likes.repository import (
-    LikeChange,
-    LikeWrite,
-    StatusRead,
-    like_one,
-    like_status,
-    like_statuses,
-    toggle_one,
-    unlike_one,
-    write_likes,
-)
+from videolikes.likes.changes import LikeChange, RatingRead
+from videolikes.likes.folding import LikeOp, op_map
+from videolikes.likes.repository.batch_writes import LikeWrite, write_likes
+from videolikes.likes.repository.single_writes import write_one
+from videolikes.likes.repository.status_reads import StatusRead, like_status, like_statuses
 from videolikes.metrics import record_like_batch
 
 
 class LikeStore(Protocol):
-    async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
-        """True if liked, False if not, None if the video does not exist."""
+    async def status(self, *, video_id: str, client: ClientKeys) -> RatingRead: ...
 
-    async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange: ...
-
-    async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange: ...
-
-    async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange: ...
+    async def write(self, op: LikeOp, *, video_id: str, client: ClientKeys) -> LikeChange: ...
 
     async def aclose(self) -> None:
         """Return once every write accepted so far is written."""
@@ -48,43 +37,37 @@ class PostgresLikes:
     A batch of reads is one statement; a batch of writes is two (users, then the writes).
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, dislikes: bool) -> None:
         self._database = database
-        self._reads: Batcher[StatusRead, bool | None] = Batcher(
+        self._dislikes = dislikes
+        self._reads: Batcher[StatusRead, RatingRead] = Batcher(
             self._read_batch, max_size=_MAX_BATCH
         )
         self._writes: Batcher[LikeWrite, LikeChange] = Batcher(
             self._write_batch, max_size=_MAX_BATCH
         )
 
-    async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
+    async def status(self, *, video_id: str, client: ClientKeys) -> RatingRead:
         # The request's deadline covers its wait for a batch too, not only the batch's own.
         async with self._database.deadline():
             return await self._reads.submit(StatusRead(video_id, client))
 
-    async def _read_batch(self, reads: Sequence[StatusRead]) -> list[bool | None]:
+    async def _read_batch(self, reads: Sequence[StatusRead]) -> list[RatingRead]:
         record_like_batch("status", len(reads))
-        return await self._database.lagging_driver_batch(reads, _reader, like_statuses)
+        return await self._database.lagging_driver_batch(
+            reads, _reader, partial(like_statuses, dislikes=self._dislikes)
+        )
 
     async def _write_batch(self, writes: Sequence[LikeWrite]) -> list[LikeChange]:
         record_like_batch("write", len(writes))
         async with self._database.driver_connection() as conn:
-            changes = await write_likes(conn, writes)
+            changes = await write_likes(conn, writes, dislikes=self._dislikes)
             await self._database.remember_writes(conn, [write.client.ip_hash for write in writes])
         return changes
 
-    async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        return await self._write(LikeWrite(LikeOp.TOGGLE, video_id, client))
-
-    async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        return await self._write(LikeWrite(LikeOp.LIKE, video_id, client))
-
-    async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        return await self._write(LikeWrite(LikeOp.UNLIKE, video_id, client))
-
-    async def _write(self, write: LikeWrite) -> LikeChange:
+    async def write(self, op: LikeOp, *, video_id: str, client: ClientKeys) -> LikeChange:
         async with self._database.deadline():
-            return await self._writes.submit(write)
+            return await self._writes.submit(LikeWrite(op, video_id, client))
 
     async def aclose(self) -> None:
         await self._reads.aclose()
@@ -98,28 +81,23 @@ def _reader(read: StatusRead) -> str:
 class SqliteLikes:
     """Each operation is one serialised transaction of plain statements."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, dislikes: bool) -> None:
         self._database = database
+        self._dislikes = dislikes
 
-    async def status(self, *, video_id: str, client: ClientKeys) -> bool | None:
+    async def status(self, *, video_id: str, client: ClientKeys) -> RatingRead:
         async with self._database.read() as conn:
             return await like_status(conn, video_id=video_id, client=client)
 
-    async def toggle(self, *, video_id: str, client: ClientKeys) -> LikeChange:
+    async def write(self, op: LikeOp, *, video_id: str, client: ClientKeys) -> LikeChange:
+        state_map = op_map(op, dislikes=self._dislikes)
         async with self._database.write() as conn:
-            return await toggle_one(conn, video_id=video_id, client=client)
-
-    async def like(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        async with self._database.write() as conn:
-            return await like_one(conn, video_id=video_id, client=client)
-
-    async def unlike(self, *, video_id: str, client: ClientKeys) -> LikeChange:
-        async with self._database.write() as conn:
-            return await unlike_one(conn, video_id=video_id, client=client)
+            return await write_one(conn, video_id=video_id, client=client, state_map=state_map)
 
     async def aclose(self) -> None:
         """Nothing to wait for: each write finished inside its own call."""
 
 
-def like_store_for(database: Database) -> LikeStore:
-    return SqliteLikes(database) if database.is_sqlite else PostgresLikes(database)
+def like_store_for(database: Database, *, dislikes: bool) -> LikeStore:
+    store = SqliteLikes if database.is_sqlite else PostgresLikes
+    return store(database, dislikes=dislikes)

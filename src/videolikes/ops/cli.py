@@ -220,7 +220,10 @@ def import_file(
         for error in report.errors:
             typer.echo(f"rejected {error}", err=True)
         if report.likes_ignored:
-            typer.echo("note: the likes field is ignored; counters come from the like rows")
+            typer.echo(
+                "note: the likes field is ignored (and dislikes, if given); "
+                "counters come from the like rows"
+            )
         typer.echo(f"added {report.added}, updated {report.updated}, rejected {report.rejected}")
         if not report.ok:
             typer.echo("nothing was written: fix the rejected rows and run again", err=True)
