@@ -3,8 +3,9 @@
 Builds everything on free ports of its own and removes it at the end: a PostgreSQL primary
 (initdb), migrated and loaded at the small scale; for each replica count asked for, that many
 streaming standbys of it (pg_basebackup -R), named to the instances in DATABASE_REPLICA_URLS;
-`--instances` `videolikes serve` processes with `--workers` each; haproxy over them. First one
-instance alone, straight to it, as the yardstick; then each replica count through haproxy.
+`--instances` `videolikes serve` processes with `--workers` each, sharing a Redis of their
+own; haproxy over them. First one instance alone, straight to it, as the yardstick; then each
+replica count through haproxy.
 Each scenario reports requests/s, latency, non-2xx, drift, the CPU time per request of the
 instances and of haproxy, how haproxy spread the requests and which database server
 committed the transactions.
@@ -28,6 +29,7 @@ from typing import Any
 import asyncpg
 
 from bench import cpu, data, loadgen
+from bench.private_redis import private_redis
 from bench.report import RESULTS
 from bench.scenarios import Scenario, scenarios
 from bench.server import BENCH_IP_HASH_SECRET, Server, migrate, server_env
@@ -161,7 +163,11 @@ def _running(
         }
         replica_urls = [url for name, url in databases.items() if name != "primary"]
         _wait_until_caught_up(primary_url, replica_urls)
-        env = server_env(primary_url, args.env)
+        # Shared by every worker of every instance, as deployed (rate limits stay off here).
+        env = {
+            **server_env(primary_url, args.env),
+            "REDIS_URL": stack.enter_context(private_redis()),
+        }
         if replica_urls:
             env["DATABASE_REPLICA_URLS"] = " ".join(replica_urls)
         log = run_dir / "server.log"
