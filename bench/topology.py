@@ -4,8 +4,8 @@ Builds everything on free ports of its own and removes it at the end: a PostgreS
 (initdb), migrated and loaded at the small scale; for each replica count asked for, that many
 streaming standbys of it (pg_basebackup -R), named to the instances in DATABASE_REPLICA_URLS;
 `--instances` `videolikes serve` processes with `--workers` each, sharing a Redis of their
-own; haproxy over them. First one instance alone, straight to it, as the yardstick; then each
-replica count through haproxy.
+own; haproxy over them. First one instance alone, straight to it, as the yardstick, and the
+same through haproxy, for haproxy's own cost; then each replica count through haproxy.
 Each scenario reports requests/s, latency, non-2xx, drift, the CPU time per request of the
 instances and of haproxy, how haproxy spread the requests and which database server
 committed the transactions.
@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import json
-import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bench import cpu, data, loadgen
+from bench import cpu, data, loadgen, topology_report
 from bench.private_redis import private_redis
 from bench.report import RESULTS
 from bench.scenarios import Scenario, scenarios
@@ -70,44 +68,12 @@ class Layout:
         return f"{instances} {route}, {replicas}"
 
 
-@dataclass
-class Outcome:
-    layout: str
-    scenario: str
-    runs: list[loadgen.LoadResult] = field(default_factory=list)
-    drifts: list[int] = field(default_factory=list)
-    haproxy_cpu_us: list[float] = field(default_factory=list)
-    wal_bytes_per_request: list[float] = field(default_factory=list)
-    # Requests each instance answered (haproxy's counts); transactions per database server.
-    per_instance: dict[str, int] = field(default_factory=dict)
-    per_database: dict[str, int] = field(default_factory=dict)
-
-    def median(self, name: str) -> float:
-        return float(statistics.median(getattr(run, name) for run in self.runs))
-
-    def line(self) -> str:
-        shares = ", ".join(f"{name} {count:,}" for name, count in self.per_instance.items())
-        servers = ", ".join(f"{name} {count:,}" for name, count in self.per_database.items())
-        haproxy = (
-            f", haproxy {statistics.median(self.haproxy_cpu_us):.0f} us"
-            if self.haproxy_cpu_us
-            else ""
-        )
-        return (
-            f"{self.layout:<40} {self.scenario}: {self.median('requests_per_second'):>7,.0f} req/s,"
-            f" p50 {self.median('p50_ms'):.1f} ms, p99 {self.median('p99_ms'):.1f} ms,"
-            f" non-2xx {max(r.non_2xx + r.socket_errors for r in self.runs)}"
-            + (f", drift {max(self.drifts)}" if self.drifts else "")
-            + f"; CPU/request: instances {self.median('server_cpu_us'):.0f} us{haproxy}"
-            + f"; WAL/request {statistics.median(self.wal_bytes_per_request):,.0f} B"
-            + (f"; requests by instance: {shares}" if shares else "")
-            + f"; transactions by server: {servers}"
-        )
-
-
 def layouts(instances: int, replica_counts: Sequence[int]) -> list[Layout]:
+    """One instance direct, then through haproxy (haproxy's own cost), then `instances`
+    through haproxy for each replica count."""
     return [
         Layout(instances=1, replicas=0, via_haproxy=False),
+        *([Layout(instances=1, replicas=0, via_haproxy=True)] if instances > 1 else []),
         *(Layout(instances, count, via_haproxy=True) for count in replica_counts),
     ]
 
@@ -193,7 +159,7 @@ def _measure(
     databases: dict[str, str],
     args: argparse.Namespace,
     run_dir: Path,
-    outcome: Outcome,
+    outcome: topology_report.Outcome,
 ) -> None:
     common: dict[str, Any] = {
         "base_url": base_url,
@@ -246,7 +212,7 @@ def main(args: argparse.Namespace) -> None:
         f" {args.runs} run(s) of {args.warmup:g} s warm-up + {args.duration:g} s; in {run_dir}",
         flush=True,
     )
-    outcomes: list[Outcome] = []
+    outcomes: list[topology_report.Outcome] = []
     with throwaway_cluster(PRIMARY_SETTINGS) as primary:
         data.recreate_database(primary.url(), DATABASE)
         url = data.with_database(primary.url(), DATABASE)
@@ -258,7 +224,7 @@ def main(args: argparse.Namespace) -> None:
                 for scenario in scenarios(scale, base_url):
                     if scenario.key not in only or not isinstance(scenario, Scenario):
                         continue
-                    outcome = Outcome(layout.label, scenario.key)
+                    outcome = topology_report.Outcome(layout.label, scenario.key)
                     for _ in range(args.runs):
                         data.reset(url, scale)
                         _measure(
@@ -275,34 +241,4 @@ def main(args: argparse.Namespace) -> None:
                             outcome.drifts.append(data.drift(url))
                     outcomes.append(outcome)
                     print(outcome.line(), flush=True)
-    _summary(outcomes, run_dir)
-
-
-def _summary(outcomes: list[Outcome], run_dir: Path) -> None:
-    lines = ["", "S1 status reads by replica count (medians):"]
-    lines += [
-        f"  {o.layout}: {o.median('requests_per_second'):,.0f} req/s,"
-        f" p99 {o.median('p99_ms'):.1f} ms; transactions by server: {o.per_database}"
-        for o in outcomes
-        if o.scenario == "S1"
-    ]
-    print("\n".join(lines))
-    (run_dir / "topology.json").write_text(
-        json.dumps(
-            [
-                {
-                    "layout": o.layout,
-                    "scenario": o.scenario,
-                    "runs": [asdict(run) for run in o.runs],
-                    "drifts": o.drifts,
-                    "haproxy_cpu_us": o.haproxy_cpu_us,
-                    "wal_bytes_per_request": o.wal_bytes_per_request,
-                    "per_instance": o.per_instance,
-                    "per_database": o.per_database,
-                }
-                for o in outcomes
-            ],
-            indent=2,
-        )
-    )
-    (run_dir / "topology.txt").write_text("\n".join(o.line() for o in outcomes) + "\n")
+    topology_report.save(outcomes, run_dir)

@@ -6,6 +6,9 @@ bounded. haproxy runs in the foreground (`-db`) as a child process and is stoppe
 directory removed, when the block ends, however it ends. Its admin socket reports each
 backend's state and how many requests and answers went through it.
 
+When no instance is ready, because what they all share is down, haproxy sends requests to
+the instances that are alive (`GET /health`) rather than refusing them itself.
+
 Clients reach the frontend; haproxy appends the address it saw them connect from to
 X-Forwarded-For (`option forwardfor`) and connects to the instances from 127.0.0.1, so the
 instances trust 127.0.0.1 and take the right-most entry that is not it as the client.
@@ -28,6 +31,8 @@ from pathlib import Path
 
 HAPROXY = "/usr/sbin/haproxy"
 BACKEND = "instances"
+# The same instances, checked for being alive only; see config_text().
+FALLBACK = "live_instances"
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
 _SOCKET_TIMEOUT = 2.0
@@ -111,11 +116,22 @@ defaults
 
 frontend videolikes
     bind 127.0.0.1:{port}
+    # When no instance is ready, a shared dependency is down (the database, or Redis), not an
+    # instance: the live ones still answer what they can (rate limits failing open, reads from
+    # a replica, a quick JSON 503 for the rest), where haproxy alone would refuse everything.
+    use_backend {FALLBACK} if {{ nbsrv({BACKEND}) eq 0 }}
     default_backend {BACKEND}
 
 backend {BACKEND}
     balance roundrobin
     option httpchk GET /ready
+    http-check expect status 200
+    default-server inter {check_interval_ms}ms fall 2 rise 2
+{servers}
+
+backend {FALLBACK}
+    balance roundrobin
+    option httpchk GET /health
     http-check expect status 200
     default-server inter {check_interval_ms}ms fall 2 rise 2
 {servers}
@@ -140,8 +156,8 @@ class Haproxy:
                 chunks.append(chunk)
         return b"".join(chunks).decode()
 
-    def stats(self) -> dict[str, TargetStats]:
-        """Each instance's state and counters, by name."""
+    def stats(self, backend: str = BACKEND) -> dict[str, TargetStats]:
+        """Each instance's state and counters in `backend`, by name."""
         text = self.command("show stat").removeprefix("# ")
         rows = csv.DictReader(line for line in text.splitlines() if line)
         return {
@@ -155,7 +171,7 @@ class Haproxy:
                 redispatched=int(row["wredis"] or 0),
             )
             for row in rows
-            if row["pxname"] == BACKEND and row["svname"] not in ("FRONTEND", "BACKEND")
+            if row["pxname"] == backend and row["svname"] not in ("FRONTEND", "BACKEND")
         }
 
     def wait_for_status(self, name: str, status: str, within: float) -> float:

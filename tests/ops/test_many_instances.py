@@ -25,7 +25,7 @@ import httpx
 import pytest
 from commands import videolikes
 from conftest import counter_drift, opened_database, require_program
-from haproxy import Haproxy, Target, haproxy_in_front_of, unavailable_reason
+from haproxy import FALLBACK, Haproxy, Target, haproxy_in_front_of, unavailable_reason
 from pg_cluster import PostgresCluster
 from redis_server import PrivateRedis, require_redis_server_binary
 from served import Server, served
@@ -44,6 +44,7 @@ class Topology:
     haproxy: Haproxy
     instances: dict[str, Server]
     database_url: str
+    redis: PrivateRedis
 
 
 def replica_urls(standbys: Sequence[PostgresCluster]) -> str | None:
@@ -91,7 +92,7 @@ async def many_instances(
                     targets, log=tmp_path / "haproxy.log", check_interval_ms=200, request_log=True
                 )
             )
-            yield Topology(balancer, instances, url)
+            yield Topology(balancer, instances, url, redis)
     finally:
         redis.stop()
 
@@ -222,3 +223,26 @@ async def test_killing_an_instance_mid_run_costs_only_its_requests_in_flight(
         assert failed <= visitors
         assert set(after_down) == {"200"}
         await assert_no_drift(topology.database_url)
+
+
+async def test_with_redis_down_no_instance_is_ready_yet_haproxy_sends_to_the_live_ones(
+    pg_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    async with many_instances(pg_cluster, tmp_path) as topology:
+        topology.redis.stop()
+        for name in INSTANCES:
+            await asyncio.to_thread(topology.haproxy.wait_for_status, name, "DOWN", 10)
+        before = topology.haproxy.stats(FALLBACK)
+        statuses: Counter[int] = Counter()
+        async with visitor(3) as client:
+            for method in ("PUT", "GET", "DELETE", "GET") * 5:
+                url = f"{topology.haproxy.url}/api/videos/{VIDEOS[0]}/like"
+                statuses[(await client.request(method, url)).status_code] += 1
+        # Rate limits fail open (RATE_LIMIT_FAIL_OPEN's default), so every request is served.
+        assert statuses == Counter({200: 20})
+        after = topology.haproxy.stats(FALLBACK)
+        assert all(after[name].requests > before[name].requests for name in INSTANCES)
+
+        topology.redis.start()
+        for name in INSTANCES:
+            await asyncio.to_thread(topology.haproxy.wait_for_status, name, "UP", 10)
