@@ -183,23 +183,24 @@ async def test_the_write_limit_is_shared_by_both_instances_and_forged_headers_ch
             assert after[name].requests - before[name].requests >= WRITES_PER_MINUTE // 2
 
 
-async def keep_visiting(topology: Topology, index: int, until: float) -> Counter[str]:
-    """A visitor liking and unliking until `until`; its outcomes: status codes or errors."""
-    outcomes: Counter[str] = Counter()
+async def keep_visiting(topology: Topology, index: int, until: float) -> list[tuple[float, str]]:
+    """A visitor liking and unliking until `until`: when it sent each request, and the
+    outcome, a status code or the error."""
+    outcomes: list[tuple[float, str]] = []
+    url = f"{topology.haproxy.url}/api/videos/{VIDEOS[index % len(VIDEOS)]}/like"
     async with visitor(index) as client:
         step = 0
-        while time.monotonic() < until:
+        while (sent := time.monotonic()) < until:
             method = ("PUT", "GET", "DELETE")[step % 3]
             step += 1
             try:
-                url = f"{topology.haproxy.url}/api/videos/{VIDEOS[index % len(VIDEOS)]}/like"
-                outcomes[str((await client.request(method, url)).status_code)] += 1
+                outcomes.append((sent, str((await client.request(method, url)).status_code)))
             except httpx.TransportError as error:
-                outcomes[type(error).__name__] += 1
+                outcomes.append((sent, type(error).__name__))
     return outcomes
 
 
-async def test_killing_an_instance_mid_run_costs_only_its_requests_in_flight(
+async def test_killing_an_instance_fails_requests_only_until_haproxy_marks_it_down(
     pg_cluster: PostgresCluster, tmp_path: Path
 ) -> None:
     async with many_instances(pg_cluster, tmp_path, writes_per_minute=100_000) as topology:
@@ -212,19 +213,18 @@ async def test_killing_an_instance_mid_run_costs_only_its_requests_in_flight(
         os.killpg(topology.instances["b"].process.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         detected = await asyncio.to_thread(topology.haproxy.wait_for_status, "b", "DOWN", 5)
-        marked_down_at = killed_at + detected
-        outcomes = sum(await load, Counter[str]())
-        after_down = await keep_visiting(topology, visitors + 1, until=time.monotonic() + 1)
-        failed = sum(count for outcome, count in outcomes.items() if outcome != "200")
+        outcomes = [outcome for visits in await load for outcome in visits]
+        failed = [(sent, outcome) for sent, outcome in outcomes if outcome != "200"]
         print(
-            f"\n{sum(outcomes.values())} requests, {failed} failed ({dict(outcomes)}); "
-            f"haproxy marked the killed instance DOWN {detected:.2f} s after the kill; "
-            f"stats: {topology.haproxy.stats()}"
+            f"\n{len(outcomes)} requests, {len(failed)} failed"
+            f" ({dict(Counter(outcome for _, outcome in outcomes))}); haproxy marked the killed"
+            f" instance DOWN {detected:.2f} s after the kill; stats: {topology.haproxy.stats()}"
         )
-        assert marked_down_at - killed_at < 2
-        # Only requests in flight on the killed instance can fail: one per visitor at most.
-        assert failed <= visitors
-        assert set(after_down) == {"200"}
+        assert detected < 2
+        # What failed was in flight on the killed instance, or sent to it before haproxy's
+        # checks noticed; nothing before the kill, nothing once it was DOWN.
+        assert all(killed_at - 1 < sent < killed_at + detected for sent, _ in failed)
+        assert len(failed) < len(outcomes) * 0.1
         await assert_no_drift(topology.database_url)
 
 
