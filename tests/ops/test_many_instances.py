@@ -60,7 +60,8 @@ async def many_instances(
     require_program("haproxy", unavailable_reason())
     require_redis_server_binary()
     url = pg_cluster.url()
-    # The primary alone for now; a standby_of(pg_cluster) here would serve the lagging reads.
+    # The primary alone. `standbys.append(stack.enter_context(standby_of(pg_cluster)))` first
+    # in the exit stack below gives the instances a replica for the reads that may lag.
     standbys: list[PostgresCluster] = []
     for command in (("db", "upgrade"), ("seed", "--demo")):
         ran = await videolikes(*command, database_url=url)
