@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 
 from bench.data import client_ip
-from bench.run import RESULTS, migrate, seed_demo, server_env
-from bench.server import Server
+from bench.report import RESULTS
+from bench.server import Server, migrate, seed_demo, server_env
 
 # The cluster is the tests' own helper (the standard library only); tests/ is no package.
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))

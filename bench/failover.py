@@ -24,8 +24,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.run import BENCH_IP_HASH_SECRET, RESULTS, migrate, seed_demo, server_env
-from bench.server import Server
+from bench.report import RESULTS
+from bench.server import BENCH_IP_HASH_SECRET, Server, migrate, seed_demo, server_env
 
 # The cluster and the load are the tests' own helpers; tests/ is no package.
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))

@@ -27,9 +27,9 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import data, loadgen
-from bench.run import BENCH_IP_HASH_SECRET, RESULTS, migrate, server_env
+from bench.report import RESULTS
 from bench.scenarios import Scenario
-from bench.server import Server
+from bench.server import BENCH_IP_HASH_SECRET, Server, migrate, server_env
 
 # The cluster is the tests' own helper (the standard library only); tests/ is no package.
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))

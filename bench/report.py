@@ -10,6 +10,8 @@ from typing import Any
 
 from bench.loadgen import LoadResult, PgbenchResult
 
+RESULTS = Path(__file__).with_name("results")
+
 
 @dataclass(frozen=True)
 class Bar:

@@ -12,20 +12,18 @@ import datetime
 import os
 import platform
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import cpu, data, loadgen, report
+from bench import cpu, data, loadgen, report, topology
+from bench.report import RESULTS
 from bench.scenarios import Scenario, Skipped, scenarios
-from bench.server import Server
+from bench.server import BENCH_IP_HASH_SECRET, Server, migrate, server_env
 
-RESULTS = Path(__file__).with_name("results")
 DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-BENCH_IP_HASH_SECRET = "videolikes-benchmark-secret"
 # Setup, server start, resets and drift checks, measured on the reference machine.
 _OVERHEAD_SECONDS = {"small": 30, "large": 240}
 _SCENARIO_COUNT = {"small": 6, "large": 3}
@@ -58,6 +56,14 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--database", default="videolikes_bench")
     parser.add_argument("--keep-database", action="store_true")
+    topology_options = parser.add_argument_group(
+        "topology", "--topology: instances behind haproxy on a primary and replicas of its own"
+    )
+    topology_options.add_argument("--topology", action="store_true")
+    topology_options.add_argument("--instances", type=int, default=2)
+    topology_options.add_argument(
+        "--replicas", default="0", help="comma-separated replica counts to compare, e.g. 0,1,2"
+    )
     return parser.parse_args()
 
 
@@ -71,48 +77,6 @@ def _estimate_seconds(args: argparse.Namespace, scenario_count: int) -> float:
     if not args.no_pgbench:
         per_run += 2 * args.pgbench_duration
     return float(_OVERHEAD_SECONDS[args.scale] + args.runs * per_run)
-
-
-def migrate(url: str, log: Path) -> None:
-    videolikes = str(Path(sys.executable).with_name("videolikes"))
-    with log.open("ab") as output:
-        subprocess.run(
-            [videolikes, "db", "upgrade"],
-            env={**os.environ, "DATABASE_URL": url},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
-
-
-def seed_demo(env: dict[str, str], log: Path) -> None:
-    videolikes = str(Path(sys.executable).with_name("videolikes"))
-    with log.open("ab") as output:
-        subprocess.run(
-            [videolikes, "seed", "--demo"],
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            check=True,
-        )
-
-
-def server_env(url: str, extra: list[str]) -> dict[str, str]:
-    env = {
-        "DATABASE_URL": url,
-        # wrk connects from 127.0.0.1 and names each request's client in X-Forwarded-For.
-        "TRUSTED_PROXIES": "127.0.0.1/32",
-        "RATE_LIMIT_ENABLED": "false",
-        "RECAPTCHA_SECRET_KEY": "",
-        "IP_HASH_SECRET": BENCH_IP_HASH_SECRET,
-        "ENVIRONMENT": "development",
-        # Request logs stay on, as deployed: one line per request into the run's server.log.
-        "LOG_LEVEL": "info",
-    }
-    for item in extra:
-        name, _, value = item.partition("=")
-        env[name.upper()] = value
-    return env
 
 
 def _run_scenario(
@@ -148,6 +112,9 @@ def main() -> None:
     args = _arguments()
     loadgen.require_tools()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    if args.topology:
+        topology.main(args)
+        return
     scale = data.LARGE if args.scale == "large" else data.SMALL
     only = {key.strip().upper() for key in args.only.split(",") if key.strip()}
     count = len(only) if only else _SCENARIO_COUNT[args.scale]

@@ -14,6 +14,7 @@ from types import TracebackType
 
 import httpx
 
+BENCH_IP_HASH_SECRET = "videolikes-benchmark-secret"
 _READY_TIMEOUT = 30.0
 _STOP_TIMEOUT = 25.0
 
@@ -23,6 +24,48 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def migrate(url: str, log: Path) -> None:
+    videolikes = str(Path(sys.executable).with_name("videolikes"))
+    with log.open("ab") as output:
+        subprocess.run(
+            [videolikes, "db", "upgrade"],
+            env={**os.environ, "DATABASE_URL": url},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+
+
+def seed_demo(env: dict[str, str], log: Path) -> None:
+    videolikes = str(Path(sys.executable).with_name("videolikes"))
+    with log.open("ab") as output:
+        subprocess.run(
+            [videolikes, "seed", "--demo"],
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+
+
+def server_env(url: str, extra: list[str]) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": url,
+        # wrk connects from 127.0.0.1 and names each request's client in X-Forwarded-For.
+        "TRUSTED_PROXIES": "127.0.0.1/32",
+        "RATE_LIMIT_ENABLED": "false",
+        "RECAPTCHA_SECRET_KEY": "",
+        "IP_HASH_SECRET": BENCH_IP_HASH_SECRET,
+        "ENVIRONMENT": "development",
+        # Request logs stay on, as deployed: one line per request into the run's server.log.
+        "LOG_LEVEL": "info",
+    }
+    for item in extra:
+        name, _, value = item.partition("=")
+        env[name.upper()] = value
+    return env
 
 
 class Server:

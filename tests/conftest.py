@@ -72,6 +72,15 @@ def require_redis() -> None:
     require_service("Redis", REDIS_URL, 6379)
 
 
+def require_program(name: str, reason: str | None) -> None:
+    """Go on when `reason` is None; else skip with it, or fail under CI."""
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"no {name}: {reason}; CI requires it")
+    pytest.skip(f"no {name}: {reason}")
+
+
 def _with_database(url: str, name: str) -> str:
     return str(urlsplit(url)._replace(path=f"/{name}").geturl())
 
