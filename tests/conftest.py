@@ -2,7 +2,9 @@
 
 Each backend is migrated once per session with the real migration history; every test then
 starts from empty tables (a copied SQLite file, or TRUNCATE on PostgreSQL). Tests that need
-PostgreSQL or Redis skip with a reason when those are unreachable, and fail instead under CI.
+PostgreSQL, Redis or pgbouncer skip with a reason when those are unreachable or missing, and
+fail instead under CI. With TEST_THROUGH_PGBOUNCER=1 the PostgreSQL backend is reached through a
+pgbouncer in transaction mode, and every test's settings say DATABASE_POOLER=transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from alembic import command
 from asgi_lifespan import LifespanManager
 from fake_recaptcha import FakeRecaptcha, fake_recaptcha
 from pg_cluster import PostgresCluster, cluster_template, throwaway_cluster, unavailable_reason
+from pgbouncer import Pgbouncer, pgbouncer
+from pgbouncer import unavailable_reason as pgbouncer_unavailable_reason
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -43,6 +47,7 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_IP_HASH_SECRET = "test-ip-hash-secret"
+THROUGH_PGBOUNCER = os.environ.get("TEST_THROUGH_PGBOUNCER") == "1"
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -70,6 +75,32 @@ def require_postgres() -> None:
 
 def require_redis() -> None:
     require_service("Redis", REDIS_URL, 6379)
+
+
+def require_pgbouncer() -> None:
+    reason = pgbouncer_unavailable_reason()
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason}; CI requires it")
+    pytest.skip(reason)
+
+
+@contextmanager
+def transaction_pooler(
+    *, pool_size: int = 2, settings: dict[str, str] | None = None
+) -> Iterator[Pgbouncer]:
+    """pgbouncer in transaction mode in front of the tests' PostgreSQL server; stopped after."""
+    require_postgres()
+    require_pgbouncer()
+    server = urlsplit(POSTGRES_URL)
+    with pgbouncer(
+        server.port or 5432,
+        upstream_host=server.hostname or "127.0.0.1",
+        pool_size=pool_size,
+        settings=settings,
+    ) as bouncer:
+        yield bouncer
 
 
 def _with_database(url: str, name: str) -> str:
@@ -117,8 +148,14 @@ async def throwaway_postgres(prefix: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def postgres_backend() -> AsyncIterator[Backend]:
     async with throwaway_postgres("videolikes_test") as url:
-        await _migrate(url)
-        yield Backend("postgres", url)
+        if not THROUGH_PGBOUNCER:
+            await _migrate(url)
+            yield Backend("postgres", url)
+            return
+        with transaction_pooler(pool_size=4) as bouncer:
+            pooled = bouncer.url(urlsplit(url).path.removeprefix("/"))
+            await _migrate(pooled)
+            yield Backend("postgres", pooled)
 
 
 @pytest.fixture
@@ -189,6 +226,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "rate_limit_enabled": False,
         "redis_url": None,
     }
+    if THROUGH_PGBOUNCER:
+        values["database_pooler"] = "transaction"
     values.update(overrides)
     return Settings(**values)
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # A request's whole time with the database: waiting for a connection and its statements.
     database_timeout: float = Field(default=DEFAULT_DATABASE_TIMEOUT, gt=0, le=60)
+    # `transaction`: PostgreSQL is reached through a pooler in transaction mode (pgbouncer),
+    # which may hand each transaction to another server connection.
+    database_pooler: Literal["none", "transaction"] = "none"
     redis_url: str | None = None
 
     # validate_default: production refuses the defaults, so they are checked too.
