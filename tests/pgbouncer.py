@@ -48,10 +48,11 @@ class PgbouncerError(RuntimeError):
     """pgbouncer did not start; the message has the end of its log."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Pgbouncer:
     port: int
     log: Path
+    pid: int = 0
 
     def url(
         self, database: str, *, user: str = SUPERUSER, scheme: str = "postgresql+asyncpg"
@@ -109,10 +110,14 @@ def pgbouncer(
             for path in (config, users):
                 shutil.chown(path, OS_USER)
             command[1:1] = ["-u", OS_USER]
-        process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-        )
-        _wait_until_listening(process, bouncer)
+        # Not a pipe: in the foreground pgbouncer writes its log to stderr too, and a pipe
+        # nobody reads fills up and stops it.
+        with (root / "stderr.log").open("wb") as stderr:
+            process = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            )
+        bouncer.pid = process.pid
+        _wait_until_listening(process, bouncer, root / "stderr.log")
         yield bouncer
     finally:
         if process is not None:
@@ -120,12 +125,14 @@ def pgbouncer(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _wait_until_listening(process: subprocess.Popen[bytes], bouncer: Pgbouncer) -> None:
+def _wait_until_listening(
+    process: subprocess.Popen[bytes], bouncer: Pgbouncer, stderr: Path
+) -> None:
     deadline = time.monotonic() + _START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise PgbouncerError(f"pgbouncer exited: {stderr.strip()} {bouncer.log_text()[-2000:]}")
+            said = stderr.read_text(errors="replace").strip()
+            raise PgbouncerError(f"pgbouncer exited: {said[-2000:]}")
         with suppress(OSError), socket.create_connection(("127.0.0.1", bouncer.port), timeout=1):
             return
         time.sleep(0.05)
@@ -142,5 +149,3 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=_STOP_TIMEOUT)
-    if process.stderr is not None:
-        process.stderr.close()
