@@ -99,9 +99,11 @@ async def test_without_the_setting_statements_fail_behind_a_transaction_pooler(
     assert {r.status_code for r in responses} - {200, 201}
 
 
-async def test_many_app_connections_share_two_server_connections(postgres_url: str) -> None:
+async def test_many_app_connections_share_two_server_connections(empty_postgres: str) -> None:
+    # A database of its own: no other pooler's server connections are counted on it.
     with transaction_pooler(pool_size=SERVER_CONNECTIONS) as bouncer:
-        url = bouncer.url(_database_name(postgres_url))
+        url = bouncer.url(_database_name(empty_postgres))
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
         settings = make_settings(
             url,
             database_pooler="transaction",
@@ -127,7 +129,7 @@ async def test_many_app_connections_share_two_server_connections(postgres_url: s
                 VIDEOS
             )
         assert opened > SERVER_CONNECTIONS
-        assert await _server_connections(_database_name(postgres_url)) <= SERVER_CONNECTIONS
+        assert await _server_connections(_database_name(empty_postgres)) <= SERVER_CONNECTIONS
 
 
 def _write_videos(path: Path, rows: int) -> Path:
