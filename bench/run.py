@@ -137,6 +137,7 @@ def routes(args: argparse.Namespace, url: str) -> Iterator[list[Route]]:
         yield [direct]
         return
     server = urlsplit(url)
+    data.plan_for_values(args.admin_url, args.database)
     with pgbouncer(
         server.port or 5432, upstream_host=server.hostname or "127.0.0.1", pool_size=args.pgbouncer
     ) as bouncer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import random
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import pytest
 from alembic import command
 from conftest import (
     POSTGRES_URL,
@@ -66,19 +68,27 @@ async def _requests(apps: list[RunningApp]) -> list[httpx.Response]:
         return await asyncio.gather(*requests)
 
 
-async def _server_connections(database: str) -> int:
-    """Backends of `database` on the PostgreSQL server, asked directly (not through pgbouncer)."""
+async def _on_the_server(query: str, *args: object) -> object:
+    """One statement on the PostgreSQL server itself, not through pgbouncer."""
     server = urlsplit(POSTGRES_URL)
     admin = await asyncpg.connect(
         host=server.hostname, port=server.port, user=server.username, database="postgres"
     )
     try:
-        count: int = await admin.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", database
-        )
+        return await admin.fetchval(query, *args)
     finally:
         await admin.close()
-    return count
+
+
+async def _server_connections(database: str) -> int:
+    """Backends of `database` on the PostgreSQL server."""
+    return int(
+        str(
+            await _on_the_server(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", database
+            )
+        )
+    )
 
 
 async def test_without_the_setting_statements_fail_behind_a_transaction_pooler(
@@ -159,3 +169,26 @@ async def test_migrations_and_an_import_run_through_the_pooler(
             assert await scalar(database, "SELECT count(*) FROM videos") == 1200
         finally:
             await database.dispose()
+
+
+async def _start_warnings(url: str, caplog: pytest.LogCaptureFixture) -> list[str]:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="videolikes.db.pooler"):
+        async with running_app(make_settings(url, database_pooler="transaction")):
+            pass
+    return [r.getMessage() for r in caplog.records if r.name == "videolikes.db.pooler"]
+
+
+async def test_a_start_behind_the_pooler_says_when_plans_may_be_generic(
+    empty_postgres: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = _database_name(empty_postgres)
+    with transaction_pooler(pool_size=1) as bouncer:
+        await asyncio.to_thread(command.upgrade, alembic_config(bouncer.url(name)), "head")
+        warnings = await _start_warnings(bouncer.url(name), caplog)
+    assert len(warnings) == 1
+    assert "SET plan_cache_mode = force_custom_plan" in warnings[0]
+    await _on_the_server(f'ALTER DATABASE "{name}" SET plan_cache_mode = force_custom_plan')
+    # A pgbouncer of its own: the setting applies to server connections opened after it.
+    with transaction_pooler(pool_size=1) as bouncer:
+        assert await _start_warnings(bouncer.url(name), caplog) == []
