@@ -48,7 +48,7 @@ _POSTGRES_SERVER_SETTINGS = {
 # of those statements stays safe: it saves the Describe, not the Parse. pgbouncer refuses
 # settings it does not know at connect (plan_cache_mode): an unnamed statement is planned for
 # its own values anyway, and the like batch function's inner statements follow the server's
-# plan_cache_mode (docs/operations.md says to set it on the role).
+# plan_cache_mode (set on the role, as docs/operations.md says; db/pooler.py warns without).
 _POOLED_CONNECT_ARGS: dict[str, Any] = {
     "statement_cache_size": 0,
     "server_settings": _APPLICATION_NAME,
