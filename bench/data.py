@@ -84,6 +84,12 @@ def recreate_database(admin_url: str, name: str) -> None:
     _run(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
 
 
+def plan_for_values(admin_url: str, name: str) -> None:
+    """Every session on the database plans each statement for its values, as docs/operations.md
+    says to set behind a pooler, which cannot pass the setting at connect."""
+    _run(asyncpg_dsn(admin_url), f'ALTER DATABASE "{name}" SET plan_cache_mode = force_custom_plan')
+
+
 def drop_database(admin_url: str, name: str) -> None:
     _run(asyncpg_dsn(admin_url), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -1,7 +1,9 @@
 """Benchmark videolikes end to end: `python -m bench` (or `make bench`); `--help` for options.
 
 Creates its own PostgreSQL database, migrates and fills it, starts `videolikes serve`, runs the
-wrk scenarios and pgbench, prints the table and writes bench/results/<time>-<scale>/.
+wrk scenarios and pgbench, prints the table and writes bench/results/<time>-<scale>/. With
+--pgbouncer N every scenario runs a second time in each run, through a pgbouncer of its own in
+transaction mode with N server connections.
 """
 
 from __future__ import annotations
@@ -14,14 +16,20 @@ import platform
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench import cpu, data, loadgen, report, topology
 from bench.report import RESULTS
 from bench.scenarios import Scenario, Skipped, scenarios
 from bench.server import BENCH_IP_HASH_SECRET, Server, migrate, server_env
+
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+from pgbouncer import pgbouncer
 
 DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 # Setup, server start, resets and drift checks, measured on the reference machine.
@@ -55,6 +63,14 @@ def _arguments() -> argparse.Namespace:
         help="a PostgreSQL database to connect to while creating the benchmark's own",
     )
     parser.add_argument("--database", default="videolikes_bench")
+    parser.add_argument(
+        "--pgbouncer",
+        type=int,
+        default=0,
+        metavar="SERVER_CONNECTIONS",
+        help="also run every scenario through pgbouncer (transaction mode) with this many "
+        "server connections, with DATABASE_POOLER=transaction",
+    )
     parser.add_argument("--keep-database", action="store_true")
     topology_options = parser.add_argument_group(
         "topology", "--topology: instances behind haproxy on a primary and replicas of its own"
@@ -73,15 +89,49 @@ def _stop_on_sigterm(signum: int, _frame: FrameType | None) -> None:
 
 
 def _estimate_seconds(args: argparse.Namespace, scenario_count: int) -> float:
-    per_run = scenario_count * (args.warmup + args.duration)
+    routes = 2 if args.pgbouncer else 1
+    per_run = routes * scenario_count * (args.warmup + args.duration)
     if not args.no_pgbench:
         per_run += 2 * args.pgbench_duration
     return float(_OVERHEAD_SECONDS[args.scale] + args.runs * per_run)
 
 
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """How the server reaches the database: directly, or through a pgbouncer (its pid)."""
+
+    name: str
+    server_url: str
+    env: list[str]
+    pooler_pid: int | None = None
+
+
+@contextmanager
+def routes(args: argparse.Namespace, url: str) -> Iterator[list[Route]]:
+    direct = Route("", url, args.env)
+    if not args.pgbouncer:
+        yield [direct]
+        return
+    server = urlsplit(url)
+    data.plan_for_values(args.admin_url, args.database)
+    with pgbouncer(
+        server.port or 5432, upstream_host=server.hostname or "127.0.0.1", pool_size=args.pgbouncer
+    ) as bouncer:
+        pooled = bouncer.url(args.database, user=server.username or "postgres")
+        env = [*args.env, "DATABASE_POOLER=transaction"]
+        yield [direct, Route("through pgbouncer", pooled, env, bouncer.pid)]
+
+
 def _run_scenario(
-    scenario: Scenario, *, args: argparse.Namespace, server: Server, url: str, run_dir: Path
-) -> loadgen.LoadResult:
+    scenario: Scenario,
+    *,
+    args: argparse.Namespace,
+    server: Server,
+    url: str,
+    run_dir: Path,
+    route: Route,
+) -> tuple[loadgen.LoadResult, float]:
+    """The scenario's figures, and the pooler's CPU time per request (0 without one)."""
     paths = scenario.write_paths(run_dir)
     common: dict[str, Any] = {
         "base_url": server.base_url,
@@ -95,17 +145,22 @@ def _run_scenario(
         loadgen.wrk(seconds=args.warmup, **common)
     # The pools are full after the warm-up, so these backends serve the whole measurement.
     backends = cpu.processes_cpu(data.backend_pids(url))
+    pooler = [route.pooler_pid] if route.pooler_pid else []
+    pooler_before = cpu.processes_cpu(pooler)
     server_before = cpu.process_group_cpu(server.process_group)
     result = loadgen.wrk(seconds=args.duration, **common)
     server_seconds = cpu.process_group_cpu(server.process_group) - server_before
     after = cpu.processes_cpu(list(backends))
     postgres_seconds = sum(after[pid] - backends[pid] for pid in after)
+    pooler_after = cpu.processes_cpu(pooler)
+    pooler_seconds = sum(pooler_after[pid] - pooler_before[pid] for pid in pooler_after)
     requests = max(result.requests, 1)
-    return dataclasses.replace(
+    measured = dataclasses.replace(
         result,
         server_cpu_us=server_seconds / requests * 1e6,
         postgres_cpu_us=postgres_seconds / requests * 1e6,
     )
+    return measured, pooler_seconds / requests * 1e6
 
 
 def main() -> None:
@@ -133,7 +188,7 @@ def main() -> None:
 
     url = data.with_database(args.admin_url, args.database)
     log = run_dir / "server.log"
-    rows: dict[str, report.Row] = {}
+    rows: dict[tuple[str, str], report.Row] = {}
     pgbench: dict[str, list[loadgen.PgbenchResult]] = {"status": [], "toggle": []}
     data.recreate_database(args.admin_url, args.database)
     try:
@@ -141,53 +196,31 @@ def main() -> None:
         print(f"loading {scale.videos:,} videos, {scale.users:,} users, {scale.likes:,} likes")
         loaded = data.load(url, scale, BENCH_IP_HASH_SECRET)
         print(f"  loaded in {loaded:.0f} s", flush=True)
-        for run in range(1, args.runs + 1):
-            with Server(
-                workers=args.workers, env=server_env(url, args.env), log_path=log
-            ) as server:
-                for item in scenarios(scale, server.base_url):
-                    if only and item.key not in only:
-                        continue
-                    row = rows.setdefault(item.key, report.Row(item.key, item.title, [], []))
-                    if isinstance(item, Skipped):
-                        row.note = item.reason
-                        print(f"run {run} {item.key}: skipped, {item.reason}", flush=True)
-                        continue
+        with routes(args, url) as ways:
+            for run in range(1, args.runs + 1):
+                for route in ways:
+                    _run_scenarios(args, scale, url, run_dir, log, route, run, only, rows)
+                if args.no_pgbench:
+                    continue
+                scripts = loadgen.pgbench_scripts(run_dir, scale.videos)
+                for name, script in scripts.items():
                     data.reset(url, scale)
-                    result = _run_scenario(item, args=args, server=server, url=url, run_dir=run_dir)
-                    row.runs.append(result)
-                    if item.writes:
-                        row.drifts.append(data.drift(url))
+                    outcome = loadgen.pgbench(
+                        url=url,
+                        script=script,
+                        clients=args.pgbench_clients,
+                        seconds=args.pgbench_duration,
+                    )
+                    pgbench[name].append(outcome)
                     print(
-                        f"run {run} {item.key}: {result.requests_per_second:,.0f} req/s, "
-                        f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
-                        f"non-2xx {result.non_2xx + result.socket_errors}, "
-                        f"CPU/request: server {result.server_cpu_us:.0f} us, "
-                        f"PostgreSQL {result.postgres_cpu_us:.0f} us"
-                        + (f", drift {row.drifts[-1]}" if item.writes else ""),
+                        f"run {run} pgbench {name}: {outcome.transactions_per_second:,.0f} tps",
                         flush=True,
                     )
-            if args.no_pgbench:
-                continue
-            scripts = loadgen.pgbench_scripts(run_dir, scale.videos)
-            for name, script in scripts.items():
-                data.reset(url, scale)
-                outcome = loadgen.pgbench(
-                    url=url,
-                    script=script,
-                    clients=args.pgbench_clients,
-                    seconds=args.pgbench_duration,
-                )
-                pgbench[name].append(outcome)
-                print(
-                    f"run {run} pgbench {name}: {outcome.transactions_per_second:,.0f} tps",
-                    flush=True,
-                )
     finally:
         if not args.keep_database:
             data.drop_database(args.admin_url, args.database)
 
-    ordered = list(rows.values())
+    ordered = [row for _, row in sorted(rows.items())]
     rendered = report.table(ordered, pgbench, with_bar=scale.users == 0)
     report.save(
         run_dir,
@@ -204,6 +237,50 @@ def main() -> None:
     print()
     print(rendered)
     print(f"\ndone in {(time.monotonic() - started) / 60:.1f} min; results in {run_dir}")
+
+
+def _run_scenarios(
+    args: argparse.Namespace,
+    scale: data.Scale,
+    url: str,
+    run_dir: Path,
+    log: Path,
+    route: Route,
+    run: int,
+    only: set[str],
+    rows: dict[tuple[str, str], report.Row],
+) -> None:
+    """One run of every scenario asked for, on a server reaching the database by `route`."""
+    with Server(
+        workers=args.workers, env=server_env(route.server_url, route.env), log_path=log
+    ) as server:
+        for item in scenarios(scale, server.base_url):
+            if only and item.key not in only:
+                continue
+            title = f"{item.title}, {route.name}" if route.name else item.title
+            row = rows.setdefault((item.key, route.name), report.Row(item.key, title, [], []))
+            label = f"run {run} {item.key}{f' {route.name}' if route.name else ''}"
+            if isinstance(item, Skipped):
+                row.note = item.reason
+                print(f"{label}: skipped, {item.reason}", flush=True)
+                continue
+            data.reset(url, scale)
+            result, pooler_cpu_us = _run_scenario(
+                item, args=args, server=server, url=url, run_dir=run_dir, route=route
+            )
+            row.runs.append(result)
+            if item.writes:
+                row.drifts.append(data.drift(url))
+            print(
+                f"{label}: {result.requests_per_second:,.0f} req/s, "
+                f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, "
+                f"non-2xx {result.non_2xx + result.socket_errors}, "
+                f"CPU/request: server {result.server_cpu_us:.0f} us, "
+                f"PostgreSQL {result.postgres_cpu_us:.0f} us"
+                + (f", pgbouncer {pooler_cpu_us:.0f} us" if route.pooler_pid else "")
+                + (f", drift {row.drifts[-1]}" if item.writes else ""),
+                flush=True,
+            )
 
 
 def cli() -> None:

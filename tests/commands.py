@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from conftest import THROUGH_PGBOUNCER
+
 from videolikes.config import Settings
 
 VIDEOLIKES = str(Path(sys.executable).parent / "videolikes")
@@ -28,7 +30,13 @@ def command_env(database_url: str, **variables: str | None) -> dict[str, str]:
     A variable given as None is left unset.
     """
     env = {key: value for key, value in os.environ.items() if key.upper() not in _SETTINGS}
-    wanted = {"DATABASE_URL": database_url, "IP_HASH_SECRET": "test-ip-hash-secret", **variables}
+    wanted: dict[str, str | None] = {
+        "DATABASE_URL": database_url,
+        "IP_HASH_SECRET": "test-ip-hash-secret",
+    }
+    if THROUGH_PGBOUNCER and database_url.startswith("postgresql"):
+        wanted["DATABASE_POOLER"] = "transaction"
+    wanted.update(variables)
     env.update({key: value for key, value in wanted.items() if value is not None})
     return env
 

@@ -2,7 +2,9 @@
 
 Each backend is migrated once per session with the real migration history; every test then
 starts from empty tables (a copied SQLite file, or TRUNCATE on PostgreSQL). Tests that need
-PostgreSQL or Redis skip with a reason when those are unreachable, and fail instead under CI.
+PostgreSQL, Redis or pgbouncer skip with a reason when those are unreachable or missing, and
+fail instead under CI. With TEST_THROUGH_PGBOUNCER=1 the PostgreSQL backend is reached through a
+pgbouncer in transaction mode, and every test's settings say DATABASE_POOLER=transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from alembic import command
 from asgi_lifespan import LifespanManager
 from fake_recaptcha import FakeRecaptcha, fake_recaptcha
 from pg_cluster import PostgresCluster, cluster_template, throwaway_cluster, unavailable_reason
+from pgbouncer import Pgbouncer, pgbouncer
+from pgbouncer import unavailable_reason as pgbouncer_unavailable_reason
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -43,6 +47,7 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_IP_HASH_SECRET = "test-ip-hash-secret"
+THROUGH_PGBOUNCER = os.environ.get("TEST_THROUGH_PGBOUNCER") == "1"
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -79,6 +84,27 @@ def require_program(name: str, reason: str | None) -> None:
     if IN_CI:
         pytest.fail(f"no {name}: {reason}; CI requires it")
     pytest.skip(f"no {name}: {reason}")
+
+
+def require_pgbouncer() -> None:
+    require_program("pgbouncer", pgbouncer_unavailable_reason())
+
+
+@contextmanager
+def transaction_pooler(
+    *, pool_size: int = 2, settings: dict[str, str] | None = None
+) -> Iterator[Pgbouncer]:
+    """pgbouncer in transaction mode in front of the tests' PostgreSQL server; stopped after."""
+    require_postgres()
+    require_pgbouncer()
+    server = urlsplit(POSTGRES_URL)
+    with pgbouncer(
+        server.port or 5432,
+        upstream_host=server.hostname or "127.0.0.1",
+        pool_size=pool_size,
+        settings=settings,
+    ) as bouncer:
+        yield bouncer
 
 
 def _with_database(url: str, name: str) -> str:
@@ -169,23 +195,28 @@ def _as_role(url: str, role: str) -> str:
 @pytest.fixture(scope="session")
 async def postgres_backend() -> AsyncIterator[Backend]:
     """Migrated by its owner, an ordinary role; the app connects as another one, granted the
-    tables' rows only, as a deployment runs it."""
+    tables' rows only, as a deployment runs it. With TEST_THROUGH_PGBOUNCER=1 both reach it
+    through a pgbouncer in transaction mode."""
     async with throwaway_roles() as (owner, app), throwaway_postgres("videolikes_test") as url:
         database = urlsplit(url).path.lstrip("/")
         admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
         async with admin.connect() as conn:
             await conn.execute(text(f'ALTER DATABASE "{database}" OWNER TO {owner}'))
         await admin.dispose()
-        owner_url = _as_role(url, owner)
-        await _migrate(owner_url)
-        grants = create_async_engine(owner_url, isolation_level="AUTOCOMMIT")
-        async with grants.connect() as conn:
-            for grant in _APP_GRANTS:
-                await conn.execute(text(grant.format(database=database, role=app)))
-        await grants.dispose()
-        app_url = _as_role(url, app)
-        _OWNERS[app_url] = owner_url
-        yield Backend("postgres", owner_url, app_url)
+        with ExitStack() as stack:
+            if THROUGH_PGBOUNCER:
+                bouncer = stack.enter_context(transaction_pooler(pool_size=4))
+                owner_url, app_url = (bouncer.url(database, user=role) for role in (owner, app))
+            else:
+                owner_url, app_url = _as_role(url, owner), _as_role(url, app)
+            await _migrate(owner_url)
+            grants = create_async_engine(owner_url, isolation_level="AUTOCOMMIT")
+            async with grants.connect() as conn:
+                for grant in _APP_GRANTS:
+                    await conn.execute(text(grant.format(database=database, role=app)))
+            await grants.dispose()
+            _OWNERS[app_url] = owner_url
+            yield Backend("postgres", owner_url, app_url)
 
 
 @pytest.fixture
@@ -256,6 +287,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "rate_limit_enabled": False,
         "redis_url": None,
     }
+    if THROUGH_PGBOUNCER:
+        values["database_pooler"] = "transaction"
     values.update(overrides)
     return Settings(**values)
 

@@ -23,6 +23,7 @@ from videolikes.comments.service import CommentService
 from videolikes.config import Settings
 from videolikes.cursors import Cursors
 from videolikes.db.errors import describe, is_missing_schema_object, unavailable_reason
+from videolikes.db.pooler import warn_unless_planned_for_values
 from videolikes.db.read_routing import open_read_router
 from videolikes.db.units import Database, create_engine
 from videolikes.errors import (
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # What would keep this process from serving (a schema never migrated, a database
         # that does not answer) is said now, once, rather than first by a failed request.
         await readiness.problems()
+        if settings.database_pooler == "transaction" and not database.is_sqlite:
+            await warn_unless_planned_for_values(database)
         secret = settings.recaptcha_secret_key
         async with (
             recaptcha_client(settings.recaptcha_max_connections) as http_client,

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     database_replica_urls: Annotated[list[str], NoDecode] = []
     # A replica further behind the primary than this is skipped until it catches up.
     database_replica_max_lag: float = Field(default=5.0, ge=0.1, le=3600)
+    # `transaction`: PostgreSQL is reached through a pooler in transaction mode (pgbouncer),
+    # which may hand each transaction to another server connection.
+    database_pooler: Literal["none", "transaction"] = "none"
     redis_url: str | None = None
 
     # validate_default: production refuses the defaults, so they are checked too.

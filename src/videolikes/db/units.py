@@ -39,14 +39,28 @@ POSTGRES_STATEMENT_TIMEOUT = 15.0
 # Readers besides the one writer: WAL lets them read while it writes.
 SQLITE_READERS = 3
 
+_APPLICATION_NAME = {"application_name": "videolikes"}
 _POSTGRES_SERVER_SETTINGS = {
-    "application_name": "videolikes",
+    **_APPLICATION_NAME,
     # Every statement planned with its own values and the tables as they are now. A cached
     # generic plan is made once per connection, maybe while users and video_likes were nearly
     # empty, and then scans them whole as they grow (seen: PostgreSQL's CPU per write doubled
     # within 20 s of load on a fresh database). The hot statements serve whole batches, so one
     # plan per batch is cheap.
     "plan_cache_mode": "force_custom_plan",
+}
+# Behind a pooler in transaction mode each transaction, an autocommitted statement included,
+# may run on another server connection: a statement prepared by name on one is unknown on the
+# next, or its name is taken there by another client's. With asyncpg's statement cache off,
+# every statement is unnamed and asyncpg sends its Parse again with its Bind, in one run of
+# messages up to a Sync, which the pooler keeps on one server connection. SQLAlchemy's cache
+# of those statements stays safe: it saves the Describe, not the Parse. pgbouncer refuses
+# settings it does not know at connect (plan_cache_mode): an unnamed statement is planned for
+# its own values anyway, and the like batch function's inner statements follow the server's
+# plan_cache_mode (set on the role, as docs/operations.md says; db/pooler.py warns without).
+_POOLED_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "server_settings": _APPLICATION_NAME,
 }
 _SQLALCHEMY_URL_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
 # Where the primary's WAL ends, as a number; read after a commit, it is past the commit.
@@ -72,7 +86,11 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
             "async_creator_fn": _server_list(settings).connect,
             "timeout": POSTGRES_CONNECT_TIMEOUT,
             "command_timeout": POSTGRES_STATEMENT_TIMEOUT,
-            "server_settings": _POSTGRES_SERVER_SETTINGS,
+            **(
+                _POOLED_CONNECT_ARGS
+                if settings.database_pooler == "transaction"
+                else {"server_settings": _POSTGRES_SERVER_SETTINGS}
+            ),
         },
     )
 
@@ -260,7 +278,9 @@ class Database:
         for option in _SQLALCHEMY_URL_OPTIONS:
             options.pop(option, None)
         servers = ServerList(within=min(POSTGRES_CONNECT_TIMEOUT, self.timeout))
-        return await servers.connect(**options, server_settings=_POSTGRES_SERVER_SETTINGS)
+        # A probe runs one statement on its connection: nothing to cache or to plan twice,
+        # and so nothing a pooler in front of the server would refuse.
+        return await servers.connect(**{**options, **_POOLED_CONNECT_ARGS})
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -26,7 +26,10 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_async_engine(url)
+    # A migration runs each statement once; asyncpg's cache would only leave statements
+    # prepared by name on the server connections of a pooler in front of PostgreSQL.
+    options = {"connect_args": {"statement_cache_size": 0}} if url.startswith("postgresql") else {}
+    engine = create_async_engine(url, **options)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()
