@@ -47,7 +47,9 @@ class LikeWrite:
 _NEW_USERS = """
     INSERT INTO users (id, ip_hash, username)
     SELECT gen_random_uuid(), new.ip_hash, min(new.username)
-    FROM unnest(:ip_hashes::text[], :usernames::text[], :video_ids::text[])
+    FROM unnest(
+        CAST(:ip_hashes AS text[]), CAST(:usernames AS text[]), CAST(:video_ids AS text[])
+    )
          AS new(ip_hash, username, video_id)
     WHERE EXISTS (SELECT 1 FROM videos WHERE videos.id = new.video_id){and_not_moved}
     GROUP BY new.ip_hash
@@ -65,7 +67,8 @@ _CREATE_USERS = Numbered.of(text(_NEW_USERS.format(and_not_moved="")))
 _MOVE_LEGACY_USERS = """
     WITH wanted AS (
         SELECT DISTINCT ON (w.ip_hash) w.ip_hash, w.legacy_hash
-        FROM unnest(:known_ip_hashes::text[], :legacy_hashes::text[]) AS w(ip_hash, legacy_hash)
+        FROM unnest(CAST(:known_ip_hashes AS text[]), CAST(:legacy_hashes AS text[]))
+             AS w(ip_hash, legacy_hash)
         ORDER BY w.ip_hash
     ), claimed AS (
         SELECT users.id, wanted.ip_hash FROM users
@@ -88,17 +91,17 @@ _MOVE_AND_CREATE_USERS = Numbered.of(
 # One row per write whose video exists: whether it found a like, removed it, added one.
 _WRITE_LIKES = Numbered.of(
     text(
-        "SELECT * FROM videolikes_write_likes("
-        ":positions::int[], :ops::text[], :video_ids::text[], :ip_hashes::text[])"
+        "SELECT * FROM videolikes_write_likes(CAST(:positions AS int[]), CAST(:ops AS text[]), "
+        "CAST(:video_ids AS text[]), CAST(:ip_hashes AS text[]))"
     )
 )
 # With dislikes on: one row per write whose video exists, the rating it found and the one it
 # left. Each write is its folded map of the rating, as its three columns.
 _WRITE_RATINGS = Numbered.of(
     text(
-        "SELECT * FROM videolikes_write_ratings(:positions::int[], :from_none::boolean[], "
-        ":from_liked::boolean[], :from_disliked::boolean[], :video_ids::text[], "
-        ":ip_hashes::text[])"
+        "SELECT * FROM videolikes_write_ratings(CAST(:positions AS int[]), "
+        "CAST(:from_none AS boolean[]), CAST(:from_liked AS boolean[]), "
+        "CAST(:from_disliked AS boolean[]), CAST(:video_ids AS text[]), CAST(:ip_hashes AS text[]))"
     )
 )
 

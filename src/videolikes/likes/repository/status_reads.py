@@ -58,7 +58,9 @@ LIKE_STATUSES = Numbered.of(
                              (SELECT id FROM users WHERE ip_hash = r.ip_hash),
                              (SELECT id FROM users WHERE ip_hash = r.legacy_hash)))
                    AS liked
-        FROM unnest(:video_ids::text[], :ip_hashes::text[], :legacy_hashes::text[])
+        FROM unnest(
+            CAST(:video_ids AS text[]), CAST(:ip_hashes AS text[]), CAST(:legacy_hashes AS text[])
+        )
              WITH ORDINALITY AS r(video_id, ip_hash, legacy_hash, position)
         ORDER BY r.position
         """
@@ -75,7 +77,9 @@ RATING_STATUSES = Numbered.of(
                       (SELECT id FROM users WHERE ip_hash = r.ip_hash),
                       (SELECT id FROM users WHERE ip_hash = r.legacy_hash)))
                    AS rating
-        FROM unnest(:video_ids::text[], :ip_hashes::text[], :legacy_hashes::text[])
+        FROM unnest(
+            CAST(:video_ids AS text[]), CAST(:ip_hashes AS text[]), CAST(:legacy_hashes AS text[])
+        )
              WITH ORDINALITY AS r(video_id, ip_hash, legacy_hash, position)
         ORDER BY r.position
         """
