@@ -319,6 +319,8 @@ def standby_of(
                 str(standby.data_dir),
                 "-R",
                 "--no-sync",
+                # At once, not spread over checkpoint_timeout: a loaded primary took minutes.
+                "--checkpoint=fast",
                 "-X",
                 "stream",
             )

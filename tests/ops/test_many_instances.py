@@ -26,7 +26,8 @@ import pytest
 from commands import videolikes
 from conftest import counter_drift, opened_database, require_program, scalar
 from haproxy import FALLBACK, Haproxy, Target, haproxy_in_front_of, unavailable_reason
-from pg_cluster import PostgresCluster
+from metric_samples import sample
+from pg_cluster import PostgresCluster, standby_of
 from redis_server import PrivateRedis, require_redis_server_binary
 from served import Server, served
 
@@ -60,9 +61,6 @@ async def many_instances(
     require_program("haproxy", unavailable_reason())
     require_redis_server_binary()
     url = pg_cluster.url()
-    # The primary alone. `standbys.append(stack.enter_context(standby_of(pg_cluster)))` first
-    # in the exit stack below gives the instances a replica for the reads that may lag.
-    standbys: list[PostgresCluster] = []
     for command in (("db", "upgrade"), ("seed", "--demo")):
         ran = await videolikes(*command, database_url=url)
         assert ran.code == 0, ran.err
@@ -70,6 +68,8 @@ async def many_instances(
     redis.start()
     try:
         async with contextlib.AsyncExitStack() as stack:
+            # One streaming replica takes the reads that may lag, as deployed.
+            standbys = [stack.enter_context(standby_of(pg_cluster))]
             instances = {
                 name: await stack.enter_async_context(
                     served(
@@ -160,6 +160,11 @@ async def test_concurrent_visitors_through_haproxy_get_only_200s_and_exact_count
         served_by = {name: stats.requests for name, stats in topology.haproxy.stats().items()}
         # Round robin: each instance answered about half, neither all.
         assert all(count > visitors * 12 * 0.3 for count in served_by.values()), served_by
+        # Reads that may lag went to the replica, and still each visitor saw its own writes.
+        async with httpx.AsyncClient(timeout=_REQUEST_TIMEOUT) as client:
+            for server in topology.instances.values():
+                metrics = (await client.get(f"{server.url}/metrics")).text
+                assert sample(metrics, "videolikes_db_reads_total", server="replica-0") > 0
 
 
 async def test_the_write_limit_is_shared_by_both_instances_and_forged_headers_change_nothing(
