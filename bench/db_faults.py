@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import sys
 import time
@@ -23,8 +22,8 @@ from pathlib import Path
 import httpx
 
 from bench.data import client_ip
-from bench.report import RESULTS
-from bench.server import Server, migrate, seed_demo, server_env
+from bench.report import new_run_dir, run_stamp
+from bench.server import Server, add_env_option, migrate, seed_demo, server_env
 
 # The cluster is the tests' own helper (the standard library only); tests/ is no package.
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
@@ -250,21 +249,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--around", type=float, default=3.0, help="seconds of plain load before each fault"
     )
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra server setting, e.g. --env DATABASE_TIMEOUT=3 (repeatable)",
-    )
+    add_env_option(parser, example="DATABASE_TIMEOUT=3")
     return parser.parse_args()
 
 
 def main() -> None:
     args = _arguments()
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = RESULTS / f"{stamp}-db-faults"
-    run_dir.mkdir(parents=True)
+    run_dir = new_run_dir("db-faults")
     log = run_dir / "server.log"
     print(f"videolikes under PostgreSQL faults; server log and results in {run_dir}", flush=True)
     with throwaway_cluster() as cluster:
@@ -275,7 +266,7 @@ def main() -> None:
         with Server(workers=args.workers, env=env, log_path=log) as server:
             report = asyncio.run(_measure(args, cluster, server.base_url))
     _print(report, args)
-    document = {"settings": {**vars(args), "date": stamp}, **asdict(report)}
+    document = {"settings": {**vars(args), "date": run_stamp(run_dir)}, **asdict(report)}
     (run_dir / "results.json").write_text(json.dumps(document, indent=2) + "\n")
 
 

@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.report import RESULTS
-from bench.server import BENCH_IP_HASH_SECRET, Server, migrate, seed_demo, server_env
+from bench.report import new_run_dir, run_stamp
+from bench.server import (
+    BENCH_IP_HASH_SECRET,
+    Server,
+    add_env_option,
+    migrate,
+    seed_demo,
+    server_env,
+)
 
 # The cluster and the load are the tests' own helpers; tests/ is no package.
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
@@ -139,21 +145,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--after", type=float, default=2.0, help="seconds of load once writes serve again"
     )
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra server setting, e.g. --env DATABASE_TIMEOUT=3 (repeatable)",
-    )
+    add_env_option(parser, example="DATABASE_TIMEOUT=3")
     return parser.parse_args()
 
 
 def main() -> None:
     args = _arguments()
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = RESULTS / f"{stamp}-failover"
-    run_dir.mkdir(parents=True)
+    run_dir = new_run_dir("failover")
     log = run_dir / "server.log"
     print(f"videolikes through a failover; server log and results in {run_dir}", flush=True)
     print(_HEADER, flush=True)
@@ -163,7 +161,10 @@ def main() -> None:
             for lag in (0.0, args.lag):
                 runs.append(_one_run(args, template, replication, lag, log))
                 print(runs[-1].line(), flush=True)
-    document = {"settings": {**vars(args), "date": stamp}, "runs": [asdict(run) for run in runs]}
+    document = {
+        "settings": {**vars(args), "date": run_stamp(run_dir)},
+        "runs": [asdict(run) for run in runs],
+    }
     (run_dir / "results.json").write_text(json.dumps(document, indent=2) + "\n")
 
 

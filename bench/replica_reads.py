@@ -13,7 +13,6 @@ replicas cost and save here, not what separate machines would give.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -27,7 +26,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import data, loadgen
-from bench.report import RESULTS
+from bench.report import new_run_dir
 from bench.scenarios import Scenario
 from bench.server import BENCH_IP_HASH_SECRET, Server, migrate, server_env
 
@@ -94,9 +93,7 @@ def _measure(
 def main() -> None:
     args = _arguments()
     counts = [int(count) for count in args.replicas.split(",")]
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = RESULTS / f"{stamp}-replica-reads"
-    run_dir.mkdir(parents=True)
+    run_dir = new_run_dir("replica-reads")
     log = run_dir / "server.log"
     status = Scenario(
         "S1",

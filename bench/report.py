@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import statistics
 from dataclasses import asdict, dataclass
@@ -13,9 +14,22 @@ from bench.loadgen import LoadResult, PgbenchResult
 RESULTS = Path(__file__).with_name("results")
 
 
+def new_run_dir(kind: str) -> Path:
+    """A new folder of bench/results/ for one run, named by its start time and `kind`."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = RESULTS / f"{stamp}-{kind}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def run_stamp(run_dir: Path) -> str:
+    """When the run of a new_run_dir() folder started, as its name says: YYYYmmdd-HHMMSS."""
+    return "-".join(run_dir.name.split("-", 2)[:2])
+
+
 @dataclass(frozen=True)
 class Bar:
-    """What issue 5 asks of a scenario on the reference machine (2 cores, PostgreSQL 15)."""
+    """What a scenario must reach on the reference machine (2 cores, PostgreSQL 15)."""
 
     min_rps: float
     max_p99_ms: float | None = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import os
 import platform
 import signal
@@ -24,9 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench import cpu, data, loadgen, report, topology
-from bench.report import RESULTS
+from bench.report import new_run_dir, run_stamp
 from bench.scenarios import Scenario, Skipped, scenarios
-from bench.server import BENCH_IP_HASH_SECRET, Server, migrate, server_env
+from bench.server import BENCH_IP_HASH_SECRET, Server, add_env_option, migrate, server_env
 
 sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
 from pgbouncer import pgbouncer
@@ -50,13 +49,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--pgbench-clients", type=int, default=16)
     parser.add_argument("--pgbench-duration", type=float, default=20)
     parser.add_argument("--no-pgbench", action="store_true")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra server setting, e.g. --env DATABASE_POOL_SIZE=20 (repeatable)",
-    )
+    add_env_option(parser, example="DATABASE_POOL_SIZE=20")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("BENCH_ADMIN_URL", DEFAULT_ADMIN_URL),
@@ -175,9 +168,7 @@ def main() -> None:
     count = len(only) if only else _SCENARIO_COUNT[args.scale]
     estimate = _estimate_seconds(args, count)
     started = time.monotonic()
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = RESULTS / f"{stamp}-{scale.name}"
-    run_dir.mkdir(parents=True)
+    run_dir = new_run_dir(scale.name)
     print(
         f"videolikes benchmark, {scale.name} scale: about {estimate / 60:.1f} min in all "
         f"({count} scenarios x ({args.warmup:g} s warm-up + {args.duration:g} s)"
@@ -226,7 +217,7 @@ def main() -> None:
         run_dir,
         settings={
             **{key: value for key, value in vars(args).items() if key != "admin_url"},
-            "date": stamp,
+            "date": run_stamp(run_dir),
             "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
             "seconds": round(time.monotonic() - started),
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import signal
@@ -48,6 +49,17 @@ def seed_demo(env: dict[str, str], log: Path) -> None:
             stderr=subprocess.STDOUT,
             check=True,
         )
+
+
+def add_env_option(parser: argparse.ArgumentParser, *, example: str) -> None:
+    """--env NAME=VALUE, repeatable: the server settings server_env() adds."""
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"extra server setting, e.g. --env {example} (repeatable)",
+    )
 
 
 def server_env(url: str, extra: list[str]) -> dict[str, str]:

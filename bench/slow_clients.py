@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.server import Server
+from bench.server import Server, add_env_option
 
 VIDEOLIKES = str(Path(sys.executable).with_name("videolikes"))
 STATUS_REQUEST = (
@@ -52,13 +52,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--stop-connections", type=int, default=64, help="for the SIGTERM check")
     parser.add_argument("--skip-slow", action="store_true")
     parser.add_argument("--skip-stop", action="store_true")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra server setting, e.g. --env HEADER_TIMEOUT=2 (repeatable)",
-    )
+    add_env_option(parser, example="HEADER_TIMEOUT=2")
     return parser.parse_args()
 
 

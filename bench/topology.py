@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -28,7 +27,7 @@ import asyncpg
 
 from bench import cpu, data, loadgen, topology_report
 from bench.private_redis import private_redis
-from bench.report import RESULTS
+from bench.report import new_run_dir
 from bench.scenarios import Scenario, scenarios
 from bench.server import BENCH_IP_HASH_SECRET, Server, migrate, server_env
 
@@ -203,9 +202,7 @@ def main(args: argparse.Namespace) -> None:
     scale = data.SMALL
     only = {key.strip().upper() for key in args.only.split(",") if key.strip()} or {"S1", "S2"}
     plan = layouts(args.instances, _replica_counts(args.replicas))
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = RESULTS / f"{stamp}-topology"
-    run_dir.mkdir(parents=True)
+    run_dir = new_run_dir("topology")
     print(
         f"videolikes topology benchmark: {', '.join(layout.label for layout in plan)};"
         f" {args.workers} workers per instance; scenarios {', '.join(sorted(only))},"
