@@ -395,6 +395,18 @@ async def api(settings: Settings) -> AsyncIterator[RunningApp]:
 
 
 @pytest.fixture
+def dislikes_settings(database_url: str) -> Settings:
+    return make_settings(database_url, dislikes_enabled=True)
+
+
+@pytest.fixture
+async def rating_api(dislikes_settings: Settings) -> AsyncIterator[RunningApp]:
+    """The app with DISLIKES_ENABLED."""
+    async with running_app(dislikes_settings) as api:
+        yield api
+
+
+@pytest.fixture
 async def client(api: RunningApp) -> AsyncIterator[httpx.AsyncClient]:
     async with api.client() as client:
         yield client

@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pg_cluster import free_port
+
 HAPROXY = "/usr/sbin/haproxy"
 BACKEND = "instances"
 # The same instances, checked for being alive only; see config_text().
@@ -47,13 +49,6 @@ def unavailable_reason() -> str | None:
     if binary() is None:
         return "haproxy is not installed (apt-get install -y haproxy)"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import IN_CI
+from pg_cluster import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def require_redis_server_binary() -> None:

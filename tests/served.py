@@ -8,7 +8,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx
 from commands import VIDEOLIKES, command_env
+from pg_cluster import free_port
 
 STARTUP_TIMEOUT = 60.0
 
@@ -57,12 +57,6 @@ class Server:
 
     def json_log(self) -> list[dict[str, object]]:
         return [json.loads(line) for line in self.log_text().splitlines() if line.startswith("{")]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager

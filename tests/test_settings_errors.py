@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from commands import Ran, command_env, videolikes
-from served import free_port
+from pg_cluster import free_port
 
 SECRET = "Zq8-supersecret-4711"
 DATABASE_PASSWORD = "Db-pa55-9931"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from conftest import RunningApp, make_settings, running_app, scalar, seed_demo
+from conftest import RunningApp, running_app, scalar, seed_demo
 
 from videolikes.config import Settings
 from videolikes.db.units import Database
@@ -19,17 +18,6 @@ COMMENTS = f"/api/videos/{VIDEO}/comments"
 @pytest.fixture(autouse=True)
 async def _demo(database: Database) -> None:
     await seed_demo(database)
-
-
-@pytest.fixture
-def on(database_url: str) -> Settings:
-    return make_settings(database_url, dislikes_enabled=True)
-
-
-@pytest.fixture
-async def rating_api(on: Settings) -> AsyncIterator[RunningApp]:
-    async with running_app(on) as api:
-        yield api
 
 
 async def _thread(client: httpx.AsyncClient) -> tuple[str, str]:
@@ -80,9 +68,9 @@ async def test_a_dislike_of_an_unknown_comment_is_404(rating_api: RunningApp) ->
 
 
 async def test_without_the_setting_comments_are_the_originals_whatever_the_rows_hold(
-    on: Settings, api: RunningApp, database: Database
+    dislikes_settings: Settings, api: RunningApp, database: Database
 ) -> None:
-    async with running_app(on) as rating_api, rating_api.client() as rater:
+    async with running_app(dislikes_settings) as rating_api, rating_api.client() as rater:
         comment, _ = await _thread(rater)
         await rater.post(f"/api/comments/{comment}/dislike")
     async with api.client() as client:

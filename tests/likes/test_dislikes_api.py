@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import RunningApp, counter_drift, make_settings, running_app, scalar, seed_demo
+from conftest import RunningApp, counter_drift, running_app, scalar, seed_demo
 
 from videolikes.config import Settings
 from videolikes.db.units import Database
@@ -20,17 +20,6 @@ DISLIKE = f"/api/videos/{VIDEO}/dislike"
 @pytest.fixture(autouse=True)
 async def _demo(database: Database) -> None:
     await seed_demo(database)
-
-
-@pytest.fixture
-def on(database_url: str) -> Settings:
-    return make_settings(database_url, dislikes_enabled=True)
-
-
-@pytest.fixture
-async def rating_api(on: Settings) -> AsyncIterator[RunningApp]:
-    async with running_app(on) as api:
-        yield api
 
 
 @pytest.fixture
@@ -162,9 +151,9 @@ async def test_without_the_setting_there_is_no_dislike_endpoint_and_no_counter(
 
 
 async def test_without_the_setting_a_dislike_left_in_the_rows_reads_as_null_and_stays(
-    on: Settings, api: RunningApp, database: Database
+    dislikes_settings: Settings, api: RunningApp, database: Database
 ) -> None:
-    async with running_app(on) as rating_api, rating_api.client() as rater:
+    async with running_app(dislikes_settings) as rating_api, rating_api.client() as rater:
         await rater.post(DISLIKE)
     async with api.client() as client:
         assert (await client.get(LIKE)).json() == {"userLike": None}

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from commands import Ran, videolikes
 from conftest import POSTGRES_URL, require_postgres
-from served import free_port
+from pg_cluster import free_port
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 

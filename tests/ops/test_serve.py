@@ -20,7 +20,8 @@ from conftest import (
     seed_demo,
 )
 from fake_recaptcha import FakeRecaptcha
-from served import Server, free_port, served
+from pg_cluster import free_port
+from served import Server, served
 
 from videolikes.db.units import Database
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 from commands import VIDEOLIKES, command_env
-from served import free_port, kill_process_group, served
+from pg_cluster import free_port
+from served import kill_process_group, served
 
 # uvicorn's exit status for a server that could not start.
 STARTUP_FAILURE = 3
